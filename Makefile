@@ -20,7 +20,7 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help test unit cli sanity lint galaxy deps venv collections sanity-bootstrap golden benchmark lab lab-down clean
+.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot deps venv collections sanity-bootstrap golden benchmark lab lab-down clean
 
 help:
 	@echo "make lab            the built-in lab (arrives with the end-to-end issue)"
@@ -30,6 +30,8 @@ help:
 	@echo "make sanity         ansible-test sanity, offline"
 	@echo "make lint           ansible-lint, production profile"
 	@echo "make galaxy         build the collection tarball and install it"
+	@echo "make molecule       every molecule scenario (real hosts: systemd-nspawn on a bridge)"
+	@echo "make molecule-boot  the boot-services scenario only"
 	@echo "make golden         rewrite the golden ansible-inventory output (review the diff!)"
 	@echo "make benchmark      benchmarks/fleet_scale.py"
 
@@ -50,6 +52,16 @@ lint: venv collections
 
 galaxy: venv
 	$(PYTEST) tests/quality -k galaxy
+
+# Molecule scenarios start their own test hosts (tests/tools/testhosts.py) and remove them again.
+export TESTHOSTS_SSH_KEY := $(BUILD)/testhosts/ssh/id_ed25519
+MOLECULE := $(BIN)/molecule
+
+molecule: deps collections
+	$(PYTEST) tests/molecule
+
+molecule-boot: deps collections
+	$(MOLECULE) test -s boot_services
 
 golden: venv
 	UPDATE_GOLDEN=1 $(PYTEST) tests/cli -k golden

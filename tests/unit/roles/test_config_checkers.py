@@ -1,0 +1,64 @@
+"""The checkers the roles run before a configuration replaces the one in force."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import pathlib
+
+import pytest
+
+ROLES = pathlib.Path(__file__).resolve().parents[3] / 'roles'
+
+
+def _load(path):
+    loader = importlib.machinery.SourceFileLoader(path.name.replace('-', '_'), str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+PXELINUX = _load(ROLES / 'tftp' / 'files' / 'check-pxelinux-entry')
+RSYNCD = _load(ROLES / 'rsyncd' / 'files' / 'check-rsyncd-conf')
+
+GOOD_ENTRY = """# managed
+DEFAULT seat
+PROMPT 0
+LABEL seat
+  KERNEL vmlinuz
+  INITRD initrd.img
+  APPEND rooturl=http://10.0.0.2:9000/root.tar.gz vdi.port=5911 init=/start
+  IPAPPEND 2
+"""
+
+
+@pytest.mark.parametrize('change, problem', [
+    ((), None),
+    (('DEFAULT seat', 'DEFAULT other'), 'DEFAULT other has no LABEL'),
+    (('  KERNEL vmlinuz\n', ''), 'LABEL seat has no KERNEL'),
+    (('PROMPT 0', 'PROMPTT 0'), "unknown directive 'PROMPTT'"),
+    (('init=/start', 'init=/start vnc.password=hunter2'), 'a secret must not be on a kernel line'),
+    (('init=/start', 'init=/start ' + 'x' * 2100), 'kernel line of'),
+    (('DEFAULT seat\n', ''), 'no DEFAULT'),
+])
+def test_pxelinux_entry_checker(change, problem):
+    text = GOOD_ENTRY.replace(*change) if change else GOOD_ENTRY
+    found = PXELINUX.check(text.splitlines())
+    assert (found is None) if problem is None else (problem in found), found
+
+
+@pytest.mark.parametrize('module, problem', [
+    ('[client1]\n path = {path}\n hosts allow = 10.0.0.11\n', None),
+    ('[client1]\n path = {path}/missing\n', 'is not a directory'),
+    ('[client1]\n path = {path}\n read only = no\n', 'must stay read-only'),
+    ('[client1]\n path = {path}\n list = yes\n', 'must stay unlisted'),
+    ('[client1]\n path = {path}\n hosts allow = 10.0.0.300\n', 'hosts allow'),
+    ('[client1]\n path = {path}\n pathh = x\n', "unknown parameter 'pathh' in [client1]"),
+    ('[client1]\n path = {path}\n[client1]\n path = {path}\n', 'appears twice'),
+    ('[client1]\n path = {path}\n port = 873\n', "unknown parameter 'port' in [client1]"),
+    ('[client1]\n path {path}\n', 'not "name = value"'),
+])
+def test_rsyncd_conf_checker(tmp_path, module, problem):
+    text = 'port = 9100\nread only = yes\nlist = no\nhosts deny = *\n' + module.format(path=tmp_path)
+    found = RSYNCD.check(text.splitlines())
+    assert (found is None) if problem is None else (problem in found), found
