@@ -20,7 +20,7 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot deps venv collections sanity-bootstrap golden benchmark lab lab-down clean
+.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests benchmark-boot deps venv collections sanity-bootstrap golden benchmark lab lab-down clean
 
 help:
 	@echo "make lab            the built-in lab (arrives with the end-to-end issue)"
@@ -32,8 +32,10 @@ help:
 	@echo "make galaxy         build the collection tarball and install it"
 	@echo "make molecule       every molecule scenario (real hosts: systemd-nspawn on a bridge)"
 	@echo "make molecule-boot  the boot-services scenario only"
+	@echo "make molecule-guests the seat-VM scenario only"
 	@echo "make golden         rewrite the golden ansible-inventory output (review the diff!)"
-	@echo "make benchmark      benchmarks/fleet_scale.py"
+	@echo "make benchmark      benchmarks/fleet_scale.py (inventory parse time)"
+	@echo "make benchmark-boot benchmarks/boot_services.py (converge time, 2 and 200 seats)"
 
 test: deps venv collections sanity-bootstrap
 	$(PYTEST) tests
@@ -63,12 +65,18 @@ molecule: deps collections
 molecule-boot: deps collections
 	$(MOLECULE) test -s boot_services
 
+molecule-guests: deps collections
+	$(MOLECULE) test -s guests
+
 golden: venv
 	UPDATE_GOLDEN=1 $(PYTEST) tests/cli -k golden
 	git diff --stat -- tests/cli/golden
 
 benchmark: venv
 	$(BIN)/python benchmarks/fleet_scale.py
+
+benchmark-boot: deps collections
+	$(BIN)/python benchmarks/boot_services.py
 
 lab:
 	@echo "The built-in lab arrives with the end-to-end issue (site.yml, two PXE-booted clients)."

@@ -1,0 +1,149 @@
+"""Builds the demo seat guest: Debian's kernel and a busybox initramfs, booted directly by libvirt.
+
+The guest shows, full screen on its text console, the seat's name (vdi.seat= on its kernel command
+line) in large block letters and on a plain line, and echoes what is typed, so that a test can tell
+seats apart and prove that keystrokes arrive. It boots in seconds under TCG and needs no disk.
+
+  python3 build_demo_guest.py OUTPUT_DIR      writes vmlinuz and initrd.img (cached by package version)
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+KERNEL_METAPACKAGE = 'linux-image-amd64'
+
+# A 5x5 block font for what seat names may contain (hostname letters, digits, hyphen, dot).
+FONT = {
+    'a': ('.###.', '#...#', '#####', '#...#', '#...#'), 'b': ('####.', '#...#', '####.', '#...#', '####.'),
+    'c': ('.####', '#....', '#....', '#....', '.####'), 'd': ('####.', '#...#', '#...#', '#...#', '####.'),
+    'e': ('#####', '#....', '####.', '#....', '#####'), 'f': ('#####', '#....', '####.', '#....', '#....'),
+    'g': ('.####', '#....', '#.###', '#...#', '.###.'), 'h': ('#...#', '#...#', '#####', '#...#', '#...#'),
+    'i': ('#####', '..#..', '..#..', '..#..', '#####'), 'j': ('..###', '...#.', '...#.', '#..#.', '.##..'),
+    'k': ('#...#', '#..#.', '###..', '#..#.', '#...#'), 'l': ('#....', '#....', '#....', '#....', '#####'),
+    'm': ('#...#', '##.##', '#.#.#', '#...#', '#...#'), 'n': ('#...#', '##..#', '#.#.#', '#..##', '#...#'),
+    'o': ('.###.', '#...#', '#...#', '#...#', '.###.'), 'p': ('####.', '#...#', '####.', '#....', '#....'),
+    'q': ('.###.', '#...#', '#.#.#', '#..#.', '.##.#'), 'r': ('####.', '#...#', '####.', '#..#.', '#...#'),
+    's': ('.####', '#....', '.###.', '....#', '####.'), 't': ('#####', '..#..', '..#..', '..#..', '..#..'),
+    'u': ('#...#', '#...#', '#...#', '#...#', '.###.'), 'v': ('#...#', '#...#', '#...#', '.#.#.', '..#..'),
+    'w': ('#...#', '#...#', '#.#.#', '##.##', '#...#'), 'x': ('#...#', '.#.#.', '..#..', '.#.#.', '#...#'),
+    'y': ('#...#', '.#.#.', '..#..', '..#..', '..#..'), 'z': ('#####', '...#.', '..#..', '.#...', '#####'),
+    '0': ('.###.', '#..##', '#.#.#', '##..#', '.###.'), '1': ('..#..', '.##..', '..#..', '..#..', '.###.'),
+    '2': ('####.', '....#', '.###.', '#....', '#####'), '3': ('####.', '....#', '.###.', '....#', '####.'),
+    '4': ('#...#', '#...#', '#####', '....#', '....#'), '5': ('#####', '#....', '####.', '....#', '####.'),
+    '6': ('.###.', '#....', '####.', '#...#', '.###.'), '7': ('#####', '....#', '...#.', '..#..', '..#..'),
+    '8': ('.###.', '#...#', '.###.', '#...#', '.###.'), '9': ('.###.', '#...#', '.####', '....#', '.###.'),
+    '-': ('.....', '.....', '#####', '.....', '.....'), '.': ('.....', '.....', '.....', '.....', '..#..'),
+}
+
+INIT = r'''#!/bin/busybox sh
+# The demo seat desktop: its seat's name, large, and an echo of what is typed.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+seat=$(sed -n 's/.*vdi\.seat=\([^ ]*\).*/\1/p' /proc/cmdline)
+seat=${seat:-unknown}
+banner() {
+    for row in 1 2 3 4 5; do
+        line=""
+        for char in $(echo "$1" | tr 'A-Z' 'a-z' | sed 's/./& /g'); do
+            glyph=$(sed -n "s/^$char $row //p" /font)
+            line="$line$(echo "${glyph:-.....}" | sed 's/\./ /g') "
+        done
+        echo "  $line"
+    done
+}
+while true; do
+    clear
+    echo
+    banner "$seat"
+    echo
+    echo "  thinclient.vdi demo desktop of seat: $seat"
+    echo "  Type here; each line you type is shown below."
+    echo
+    while read -r typed; do
+        echo "  typed: $typed"
+    done < /dev/tty1 > /dev/tty1 2>&1
+done
+'''
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, check=True, **kwargs)
+
+
+def current_kernel_package():
+    """The versioned kernel package Debian's linux-image-amd64 points at today."""
+    depends = run(['apt-cache', 'depends', KERNEL_METAPACKAGE], capture_output=True, text=True).stdout
+    for line in depends.splitlines():
+        if line.strip().startswith('Depends: linux-image-'):
+            return line.split(':', 1)[1].strip()
+    raise SystemExit('cannot tell which kernel %s depends on (apt-get update?)' % KERNEL_METAPACKAGE)
+
+
+def download(packages, folder):
+    # apt's sandbox user cannot write to a private temporary directory; the files are only read.
+    run(['apt-get', 'download', '-q', '-o', 'APT::Sandbox::User=root'] + list(packages), cwd=folder,
+        stdout=subprocess.DEVNULL)
+
+
+def font_table():
+    return ''.join('%s %d %s\n' % (char, row + 1, pattern) for char, rows in FONT.items() for row, pattern in enumerate(rows))
+
+
+def cpio_newc(entries):
+    """A minimal newc archive: entries are (name, mode, data) with data None for directories."""
+    out = io.BytesIO()
+    for number, (name, mode, data) in enumerate(entries + [('TRAILER!!!', 0, b'')], 1):
+        data = data or b''
+        encoded = name.encode() + b'\0'
+        header = '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' % (
+            number, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
+        out.write(header.encode() + encoded)
+        out.write(b'\0' * ((4 - (110 + len(encoded)) % 4) % 4))
+        out.write(data)
+        out.write(b'\0' * ((4 - len(data) % 4) % 4))
+    return out.getvalue()
+
+
+def build(output):
+    output = pathlib.Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = pathlib.Path(scratch)
+        download([current_kernel_package(), 'busybox-static'], scratch)
+        kernel_deb = next(scratch.glob('linux-image-*.deb'))
+        busybox_deb = next(scratch.glob('busybox-static_*.deb'))
+        stamp = '%s %s %s\n' % (kernel_deb.name, busybox_deb.name, len(INIT))
+        if (output / 'stamp').exists() and (output / 'stamp').read_text() == stamp:
+            return
+        for deb in (kernel_deb, busybox_deb):
+            run(['dpkg-deb', '-x', str(deb), str(scratch / 'root')])
+        kernel = next((scratch / 'root' / 'boot').glob('vmlinuz-*'))
+        busybox = (scratch / 'root' / 'bin' / 'busybox').read_bytes()
+        entries = [('bin', 0o40755, None), ('proc', 0o40755, None), ('sys', 0o40755, None), ('dev', 0o40755, None),
+                   ('bin/busybox', 0o100755, busybox), ('init', 0o100755, INIT.encode()),
+                   ('font', 0o100644, font_table().encode())]
+        (output / 'initrd.img').write_bytes(gzip.compress(cpio_newc(entries), mtime=0))
+        shutil.copyfile(kernel, output / 'vmlinuz')
+        (output / 'stamp').write_text(stamp)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    build(sys.argv[1])
+    for name in ('vmlinuz', 'initrd.img'):
+        print('%s %d bytes' % (os.path.join(sys.argv[1], name), os.path.getsize(os.path.join(sys.argv[1], name))))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,125 @@
+"""Looks at a seat's display the way a viewer would, for tests.
+
+  python3 vnc_check.py security HOST PORT                 the RFB version and security types offered
+  python3 vnc_check.py login HOST PORT PASSWORD_FILE      exit 0 when the password is accepted
+  python3 vnc_check.py capture HOST PORT PASSWORD_FILE OUT.png [--type TEXT]
+                                                          a screenshot, after typing TEXT and Enter
+  python3 vnc_check.py read IMAGE.png                     the text on a screenshot (tesseract OCR)
+  python3 vnc_check.py shows IMAGE.png TEXT               exit 0 when the screenshot shows TEXT
+
+Passwords are read from a file so that they never appear on a command line or in a log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+
+
+def security(host, port):
+    with socket.create_connection((host, port), timeout=10) as sock:
+        version = sock.recv(12)
+        sock.sendall(b'RFB 003.008\n')
+        count = sock.recv(1)[0]
+        types = list(sock.recv(count)) if count else []
+    return {'version': version.decode().strip(), 'security_types': types}
+
+
+def _password(path):
+    with open(path, encoding='ascii') as stream:
+        return stream.read().strip()
+
+
+def _client(host, port, password_file):
+    from vncdotool import api  # pylint: disable=import-outside-toplevel
+
+    return api, api.connect('%s::%d' % (host, port), password=_password(password_file), timeout=20)
+
+
+def login(host, port, password_file):
+    api, client = _client(host, port, password_file)
+    try:
+        client.refreshScreen()
+    finally:
+        client.disconnect()
+        api.shutdown()
+
+
+def capture(host, port, password_file, output, text=None):
+    api, client = _client(host, port, password_file)
+    try:
+        if text:
+            for char in text:
+                client.keyPress(char)
+            client.keyPress('enter')
+            time.sleep(1)
+        client.captureScreen(output)
+    finally:
+        client.disconnect()
+        api.shutdown()
+
+
+def read(image):
+    from PIL import Image, ImageOps  # pylint: disable=import-outside-toplevel
+
+    picture = ImageOps.invert(Image.open(image).convert('L'))
+    picture = picture.resize((picture.width * 2, picture.height * 2), Image.LANCZOS)
+    scratch = image + '.ocr.png'
+    picture.save(scratch)
+    return subprocess.run(['tesseract', scratch, 'stdout'], capture_output=True, text=True, check=True).stdout
+
+
+# OCR of a console font mistakes 1 for i, l or |, and 0 for o: both sides are folded alike before
+# they are compared, which keeps client1 and client2 apart.
+CONFUSABLE = str.maketrans({'i': '1', 'l': '1', '|': '1', '!': '1', 'o': '0'})
+
+
+def fold(text):
+    return ' '.join(text.lower().translate(CONFUSABLE).split())
+
+
+def shows(image, text):
+    seen = read(image)
+    return fold(text) in fold(seen), seen
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    for name in ('security', 'login', 'capture'):
+        command = sub.add_parser(name)
+        command.add_argument('host')
+        command.add_argument('port', type=int)
+        if name != 'security':
+            command.add_argument('password_file')
+        if name == 'capture':
+            command.add_argument('output')
+            command.add_argument('--type')
+    sub.add_parser('read').add_argument('image')
+    show = sub.add_parser('shows')
+    show.add_argument('image')
+    show.add_argument('text')
+    args = parser.parse_args()
+    if args.command == 'security':
+        print(json.dumps(security(args.host, args.port)))
+    elif args.command == 'login':
+        try:
+            login(args.host, args.port, args.password_file)
+        except Exception as ex:  # pylint: disable=broad-exception-caught
+            sys.exit('login refused: %s' % ex)
+    elif args.command == 'capture':
+        capture(args.host, args.port, args.password_file, args.output, args.type)
+    elif args.command == 'shows':
+        found, seen = shows(args.image, args.text)
+        print(seen)
+        sys.exit(0 if found else 1)
+    else:
+        print(read(args.image))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,67 @@
+"""The seat_secrets module, run as Ansible runs it, on real files."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import stat
+import subprocess
+import sys
+
+import pytest
+
+MODULE = pathlib.Path(__file__).resolve().parents[4] / 'plugins' / 'modules' / 'seat_secrets.py'
+
+
+@pytest.fixture
+def seat_secrets(tmp_path):
+    def run(check_mode=False, **args):
+        args_file = tmp_path / 'args.json'
+        args['_ansible_check_mode'] = check_mode
+        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+        process = subprocess.run([sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, check=False)
+        return json.loads(process.stdout)
+    return run
+
+
+def test_made_once_then_kept(seat_secrets, tmp_path):
+    folder = tmp_path / 'secrets'
+    first = seat_secrets(path=str(folder), names=['client1', 'client2'])
+    assert first['changed'] and first['created'] == ['client1', 'client2']
+    assert len(first['secrets']['client1']) == 8 and first['secrets']['client1'].isalnum()
+    assert first['secrets']['client1'] != first['secrets']['client2']
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / 'client1').stat().st_mode) == 0o600
+    second = seat_secrets(path=str(folder), names=['client1', 'client2'])
+    assert not second['changed'] and second['secrets'] == first['secrets']
+
+
+def test_prune_only_when_asked(seat_secrets, tmp_path):
+    folder = tmp_path / 'secrets'
+    seat_secrets(path=str(folder), names=['client1', 'client2'])
+    kept = seat_secrets(path=str(folder), names=['client1'])
+    assert not kept['changed'] and (folder / 'client2').exists()
+    pruned = seat_secrets(path=str(folder), names=['client1'], prune=True)
+    assert pruned['removed'] == ['client2'] and not (folder / 'client2').exists()
+
+
+def test_check_mode_creates_nothing(seat_secrets, tmp_path):
+    folder = tmp_path / 'secrets'
+    result = seat_secrets(path=str(folder), names=['client1'], check_mode=True)
+    assert result['changed'] and result['created'] == ['client1'] and not folder.exists()
+
+
+@pytest.mark.parametrize('loosen', ['folder', 'file'])
+def test_loose_modes_are_tightened(seat_secrets, tmp_path, loosen):
+    folder = tmp_path / 'secrets'
+    seat_secrets(path=str(folder), names=['client1'])
+    (folder if loosen == 'folder' else folder / 'client1').chmod(0o755 if loosen == 'folder' else 0o644)
+    result = seat_secrets(path=str(folder), names=['client1'])
+    assert result['changed']
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE((folder / 'client1').stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize('name', ['../etc', '', '.hidden', 'a/b'])
+def test_names_must_be_seat_names(seat_secrets, tmp_path, name):
+    result = seat_secrets(path=str(tmp_path / 'secrets'), names=[name])
+    assert result.get('failed') and 'not a seat name' in result['msg']
