@@ -20,7 +20,7 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests benchmark-boot deps venv collections sanity-bootstrap golden benchmark lab lab-down clean
+.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests benchmark-boot benchmark-guests deps venv collections sanity-bootstrap golden benchmark lab lab-down clean
 
 help:
 	@echo "make lab            the built-in lab (arrives with the end-to-end issue)"
@@ -36,6 +36,7 @@ help:
 	@echo "make golden         rewrite the golden ansible-inventory output (review the diff!)"
 	@echo "make benchmark      benchmarks/fleet_scale.py (inventory parse time)"
 	@echo "make benchmark-boot benchmarks/boot_services.py (converge time, 2 and 200 seats)"
+	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
 
 test: deps venv collections sanity-bootstrap
 	$(PYTEST) tests
@@ -77,6 +78,9 @@ benchmark: venv
 
 benchmark-boot: deps collections
 	$(BIN)/python benchmarks/boot_services.py
+
+benchmark-guests: deps collections
+	$(BIN)/python benchmarks/guests.py
 
 lab:
 	@echo "The built-in lab arrives with the end-to-end issue (site.yml, two PXE-booted clients)."
