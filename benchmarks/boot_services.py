@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-import yaml
+from converge_runs import measure, print_table
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TESTHOSTS = REPO / 'tests' / 'tools' / 'testhosts.py'
@@ -35,16 +32,6 @@ def fleet(seats, key):
             'clients': clients}
 
 
-def converge(inventory):
-    start = time.perf_counter()
-    result = subprocess.run(['ansible-playbook', '-i', str(inventory), str(PLAYBOOK)], capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        sys.exit('converge failed:\n%s' % result.stdout[-4000:])
-    changed = sum(int(n) for n in re.findall(r'changed=(\d+)', result.stdout.split('PLAY RECAP')[-1]))
-    return elapsed, changed
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeat', type=int, default=3, help='re-runs per fleet size (median printed)')
@@ -52,23 +39,14 @@ def main():
     os.environ.setdefault('ANSIBLE_PIPELINING', 'true')
     subprocess.run([sys.executable, str(TESTHOSTS), 'up', HOST, ADDRESS], check=True, stdout=subprocess.DEVNULL)
     key = str(REPO / 'build' / 'testhosts' / 'ssh' / 'id_ed25519')
-    rows = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            inventory = pathlib.Path(scratch) / 'bench.fleet.yml'
-            for seats, first_label in ((2, 'cold converge (packages installed)'), (200, 'converge adding 198 seats')):
-                inventory.write_text(yaml.safe_dump(fleet(seats, key)))
-                rows.append((seats, first_label) + converge(inventory))
-                reruns = [converge(inventory) for dummy in range(args.repeat)]
-                rows.append((seats, 'idempotent re-run, median of %d' % args.repeat, statistics.median(r[0] for r in reruns),
-                             max(r[1] for r in reruns)))
+            rows = measure(pathlib.Path(scratch) / 'bench.fleet.yml', lambda seats: fleet(seats, key),
+                           [(2, 'cold converge (packages installed)'), (200, 'converge adding 198 seats')],
+                           PLAYBOOK, HOST, args.repeat)
     finally:
         subprocess.run([sys.executable, str(TESTHOSTS), 'down', HOST], check=False)
-    print('boot_services benchmark: one systemd-nspawn host, ansible-core over SSH with pipelining')
-    print('%6s  %-36s  %9s  %8s' % ('seats', 'run', 'seconds', 'changed'))
-    for seats, label, seconds, changed in rows:
-        print('%6d  %-36s  %9.1f  %8d' % (seats, label, seconds, changed))
-    print('re-run 200 seats / re-run 2 seats: %.2f' % (rows[3][2] / rows[1][2]))
+    print_table('boot_services benchmark: one systemd-nspawn host, ansible-core over SSH with pipelining', rows)
 
 
 if __name__ == '__main__':

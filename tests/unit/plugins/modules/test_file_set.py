@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import pathlib
-import subprocess
-import sys
 
 import pytest
-
-MODULE = pathlib.Path(__file__).resolve().parents[4] / 'plugins' / 'modules' / 'file_set.py'
+from module_runner import run_module
 
 
 @pytest.fixture
 def file_set(tmp_path):
     def run(check_mode=False, diff=False, **args):
-        args_file = tmp_path / 'args.json'
-        args.update({'_ansible_check_mode': check_mode, '_ansible_diff': diff})
-        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-        process = subprocess.run([sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, check=False)
-        return json.loads(process.stdout)
+        return run_module('file_set', tmp_path, args, check_mode=check_mode, diff=diff)
     return run
 
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import pathlib
 import stat
-import subprocess
-import sys
 
 import pytest
-
-MODULE = pathlib.Path(__file__).resolve().parents[4] / 'plugins' / 'modules' / 'seat_secrets.py'
+from module_runner import run_module
 
 
 @pytest.fixture
 def seat_secrets(tmp_path):
-    def run(check_mode=False, **args):
-        args_file = tmp_path / 'args.json'
-        args['_ansible_check_mode'] = check_mode
-        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-        process = subprocess.run([sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, check=False)
-        return json.loads(process.stdout)
+    def run(check_mode=False, diff=False, **args):
+        return run_module('seat_secrets', tmp_path, args, check_mode=check_mode, diff=diff)
     return run
 
 

@@ -1,0 +1,19 @@
+"""Runs a module file the way Ansible does: a process reading its arguments from a JSON file."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+MODULES = pathlib.Path(__file__).resolve().parents[4] / 'plugins' / 'modules'
+
+
+def run_module(name, scratch, args, check_mode=False, diff=False):
+    args_file = pathlib.Path(scratch) / ('%s-args.json' % name)
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    process = subprocess.run([sys.executable, str(MODULES / (name + '.py')), str(args_file)],
+                             capture_output=True, text=True, check=False)
+    return json.loads(process.stdout)
