@@ -4,14 +4,6 @@ from __future__ import annotations
 
 
 import pytest
-from module_runner import run_module
-
-
-@pytest.fixture
-def file_set(tmp_path):
-    def run(check_mode=False, diff=False, **args):
-        return run_module('file_set', tmp_path, args, check_mode=check_mode, diff=diff)
-    return run
 
 
 def test_writes_then_changes_nothing(file_set, tmp_path):

@@ -5,14 +5,6 @@ from __future__ import annotations
 import stat
 
 import pytest
-from module_runner import run_module
-
-
-@pytest.fixture
-def seat_secrets(tmp_path):
-    def run(check_mode=False, diff=False, **args):
-        return run_module('seat_secrets', tmp_path, args, check_mode=check_mode, diff=diff)
-    return run
 
 
 def test_made_once_then_kept(seat_secrets, tmp_path):
