@@ -20,10 +20,11 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests benchmark-boot benchmark-guests deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down clean
+.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down clean
 
 help:
-	@echo "make lab            the built-in lab (arrives with the end-to-end issue)"
+	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
+	@echo "make lab-down       remove everything make lab made"
 	@echo "make test           everything CI runs: unit, CLI/golden, sanity, lint, galaxy build"
 	@echo "make unit           unit tests of the fleet plugin (seconds)"
 	@echo "make cli            ansible-inventory golden output and error messages, ansible-doc"
@@ -33,9 +34,11 @@ help:
 	@echo "make molecule       every molecule scenario (real hosts: systemd-nspawn on a bridge)"
 	@echo "make molecule-boot  the boot-services scenario only"
 	@echo "make molecule-guests the seat-VM scenario only"
+	@echo "make molecule-image the client-image scenario only (rootfs, initrd, live-ISO import)"
 	@echo "make golden         rewrite the golden ansible-inventory output (review the diff!)"
 	@echo "make benchmark      benchmarks/fleet_scale.py (inventory parse time)"
 	@echo "make benchmark-boot benchmarks/boot_services.py (converge time, 2 and 200 seats)"
+	@echo "make benchmark-image benchmarks/image.py (image sizes, build times, root formats booted under TCG)"
 	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
 
 test: deps venv collections sanity-bootstrap
@@ -69,6 +72,9 @@ molecule-boot: deps collections
 molecule-guests: deps collections
 	$(MOLECULE) test -s guests
 
+molecule-image: deps collections
+	$(MOLECULE) test -s image
+
 golden: venv
 	UPDATE_GOLDEN=1 $(PYTEST) tests/cli -k golden
 	git diff --stat -- tests/cli/golden
@@ -76,19 +82,22 @@ golden: venv
 benchmark: venv collection-link
 	$(BIN)/python benchmarks/fleet_scale.py
 
+benchmark-image: deps collections
+	$(BIN)/python benchmarks/image.py
+
 benchmark-boot: deps collections
 	$(BIN)/python benchmarks/boot_services.py
 
 benchmark-guests: deps collections
 	$(BIN)/python benchmarks/guests.py
 
-lab:
-	@echo "The built-in lab arrives with the end-to-end issue (site.yml, two PXE-booted clients)."
-	@echo "Until then: make test."
-	@exit 2
+# The built-in lab: a VDI server (container) set up by playbooks/site.yml, and PXE-booted
+# virtual clients; see lab/lab.py. `make lab-down` removes everything it made.
+lab: deps venv collections
+	$(BIN)/python lab/lab.py up
 
-lab-down:
-	@true
+lab-down: venv
+	$(BIN)/python lab/lab.py down
 
 # Debian packages, installed only when one is missing so that repeated runs stay fast.
 deps:
