@@ -26,3 +26,9 @@ def pytest_configure(config):
 @pytest.fixture(scope='session')
 def plugin_loader():
     return COLLECTIONS
+
+
+def pytest_collection_modifyitems(items):
+    # The lab is one session-wide fixture whose server answers DHCP on the test bridge until the
+    # session ends: its tests run last, so no molecule scenario ever shares the bridge with it.
+    items.sort(key=lambda item: pathlib.Path(str(item.fspath)).is_relative_to(REPO / 'tests' / 'lab'))

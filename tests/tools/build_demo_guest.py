@@ -2,7 +2,8 @@
 
 The guest shows, full screen on its text console, the seat's name (vdi.seat= on its kernel command
 line) in large block letters and on a plain line, and echoes what is typed, so that a test can tell
-seats apart and prove that keystrokes arrive. It boots in seconds under TCG and needs no disk.
+seats apart and prove that keystrokes arrive; typing `poweroff` switches it off. It boots in
+seconds under TCG and needs no disk.
 
   python3 build_demo_guest.py OUTPUT_DIR      writes vmlinuz and initrd.img (cached by package version)
 """
@@ -71,6 +72,8 @@ while true; do
     echo
     while read -r typed; do
         echo "  typed: $typed"
+        # A desktop that its user switches off: what a stateless seat is reset on.
+        [ "$typed" = poweroff ] && poweroff -f
     done < /dev/tty1 > /dev/tty1 2>&1
 done
 '''
