@@ -20,11 +20,12 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down clean
+.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
 
 help:
 	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
 	@echo "make lab-down       remove everything make lab made"
+	@echo "make lab-test       the real boot and isolation tests in the lab (LAB_REUSE=1: on a lab already up)"
 	@echo "make test           everything CI runs: unit, CLI/golden, sanity, lint, galaxy build"
 	@echo "make unit           unit tests of the fleet plugin (seconds)"
 	@echo "make cli            ansible-inventory golden output and error messages, ansible-doc"
@@ -38,6 +39,7 @@ help:
 	@echo "make golden         rewrite the golden ansible-inventory output (review the diff!)"
 	@echo "make benchmark      benchmarks/fleet_scale.py (inventory parse time)"
 	@echo "make benchmark-boot benchmarks/boot_services.py (converge time, 2 and 200 seats)"
+	@echo "make benchmark-lab  benchmarks/boot.py (a PXE client's boot, phase by phase, under TCG)"
 	@echo "make benchmark-image benchmarks/image.py (image sizes, build times, root formats booted under TCG)"
 	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
 
@@ -82,6 +84,9 @@ golden: venv
 benchmark: venv collection-link
 	$(BIN)/python benchmarks/fleet_scale.py
 
+benchmark-lab: deps venv collections
+	$(BIN)/python benchmarks/boot.py
+
 benchmark-image: deps collections
 	$(BIN)/python benchmarks/image.py
 
@@ -95,6 +100,10 @@ benchmark-guests: deps collections
 # virtual clients; see lab/lab.py. `make lab-down` removes everything it made.
 lab: deps venv collections
 	$(BIN)/python lab/lab.py up
+
+# The boot and isolation tests alone (they bring the lab up and take it down).
+lab-test: deps venv collections
+	$(PYTEST) tests/lab
 
 lab-down: venv
 	$(BIN)/python lab/lab.py down

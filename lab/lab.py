@@ -197,16 +197,25 @@ def report():
     return statuses
 
 
-def down():
+def stop_clients():
     for pid_file in STATE.glob('*.pid'):
         try:
-            os.kill(int(pid_file.read_text()), 15)
+            pid = int(pid_file.read_text())
+            os.kill(pid, 15)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and os.path.exists('/proc/%d' % pid):
+                time.sleep(0.2)
         except (OSError, ValueError):
             pass
-        pid_file.unlink()
+        # QEMU removes its own PID file when it ends.
+        pid_file.unlink(missing_ok=True)
     for tap_file in STATE.glob('*.tap'):
         subprocess.run(['ip', 'link', 'delete', tap_file.read_text().strip()], capture_output=True, check=False)
         tap_file.unlink()
+
+
+def down():
+    stop_clients()
     subprocess.run([sys.executable, str(TESTHOSTS), 'down', SERVER], capture_output=True, check=False)
     say('lab down: clients stopped, taps removed, server host %s removed' % SERVER)
 

@@ -28,3 +28,9 @@ def test_build_install_and_use(run, tmp_path):
     listing = run(['ansible-inventory', '-i', str(REPO / 'inventory' / 'seed.fleet.yml'), '--list'], tmp_path, env=env)
     hostvars = json.loads(listing[:listing.rindex('}') + 1])['_meta']['hostvars']
     assert hostvars['client2']['vdi_port'] == 5912
+    # site.yml is usable from the installed collection by its FQCN; every role it names resolves
+    # there (community.libvirt comes from the developer's collections path for the guests role).
+    env_with_deps = dict(env, ANSIBLE_COLLECTIONS_PATH='%s:%s' % (installed, os.environ.get('ANSIBLE_COLLECTIONS_PATH', '')))
+    run(['ansible-playbook', '--syntax-check', '-i', str(REPO / 'inventory' / 'seed.fleet.yml'), 'thinclient.vdi.site'],
+        tmp_path, env=env_with_deps)
+    assert (installed / 'ansible_collections/thinclient/vdi/playbooks/site.yml').is_file()

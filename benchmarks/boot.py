@@ -1,0 +1,143 @@
+"""Boot time of a thin client, phase by phase, from power-on to its desktop on screen (under TCG).
+
+Brings up the built-in lab (lab/lab.py: a VDI server set up by site.yml), re-runs site.yml with the
+kernel's console also on the serial port and TFTP logging each request, then powers on PXE clients
+(QEMU, TCG, virtio-net, BIOS) and times, from QEMU's start:
+  DHCP answered         dnsmasq's DHCPACK to the client's MAC (server journal)
+  boot loader           tftpd's request for pxelinux.0 (server journal)
+  kernel requested      tftpd's request for the kernel (server journal)
+  initramfs runs        its first line on the client's serial console (kernel + initramfs fetched)
+  root fetch starts     "fetching http..." on the serial console
+  /start runs           "starting /start" (root fetched, verified, mounted, overlay laid)
+  VNC connected         the seat VM lists the client's address (server side)
+for one client alone and for two at once, median of --repeat runs. Run with `make benchmark-lab`
+(about 15 minutes; the lab is taken down at the end unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'lab'))
+
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+
+PHASES = ['DHCP answered', 'boot loader', 'kernel requested', 'initramfs runs', 'root fetch starts', '/start runs',
+          'VNC connected']
+SERIAL_MARKERS = {'initramfs runs': 'loading drivers', 'root fetch starts': 'fetching http', '/start runs': 'starting /start'}
+
+
+def journal_times(since, mac, ip):
+    """Server-side events for one client, as Unix times."""
+    out = lab.ssh("journalctl -q -o short-unix --since=@%d -u vdi-dhcp -u tftpd-hpa --no-pager" % int(since)).stdout
+    found = {}
+    for line in out.splitlines():
+        stamp = float(line.split()[0])
+        lower = line.lower()
+        if 'dhcpack' in lower and mac in lower and 'DHCP answered' not in found:
+            found['DHCP answered'] = stamp
+        elif 'rrq from %s ' % ip in lower:
+            if ('pxelinux.0' in lower or 'syslinux.efi' in lower) and 'boot loader' not in found:
+                found['boot loader'] = stamp
+            elif 'vmlinuz' in lower and 'kernel requested' not in found:
+                found['kernel requested'] = stamp
+    return found
+
+
+def boot_client(client, results):
+    """Power on one PXE client with its serial console on a pipe; record when each phase is seen."""
+    tap = 'vdibench%s' % client['name'][-1]
+    subprocess.run(['ip', 'link', 'delete', tap], capture_output=True, check=False)
+    subprocess.run(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap'], check=True)
+    subprocess.run(['ip', 'link', 'set', tap, 'master', lab.BRIDGE, 'up'], check=True)
+    args = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-boot', 'n', '-netdev',
+            'tap,id=n0,ifname=%s,script=no,downscript=no' % tap, '-device', 'virtio-net-pci,netdev=n0,mac=%s' % client['mac'],
+            '-vga', 'std', '-display', 'none', '-serial', 'stdio', '-monitor', 'none']
+    guest = 'vdi-' + client['name']
+    earlier = lab.vnc_clients(guest).count(client['ip'])
+    start = time.time()
+    seen = {}
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+    def read_serial():
+        for raw in iter(process.stdout.readline, b''):
+            line = raw.decode(errors='replace')
+            for phase, marker in SERIAL_MARKERS.items():
+                if marker in line and phase not in seen:
+                    seen[phase] = time.time()
+
+    reader = threading.Thread(target=read_serial, daemon=True)
+    reader.start()
+    deadline = start + 240
+    while time.time() < deadline:
+        if lab.vnc_clients(guest).count(client['ip']) > earlier:
+            seen['VNC connected'] = time.time()
+            break
+        time.sleep(0.5)
+    process.kill()
+    process.wait()
+    subprocess.run(['ip', 'link', 'delete', tap], capture_output=True, check=False)
+    seen.update(journal_times(start - 1, client['mac'], client['ip']))
+    results[client['name']] = {phase: (seen[phase] - start if phase in seen else None) for phase in PHASES}
+
+
+def run(clients):
+    results = {}
+    threads = [threading.Thread(target=boot_client, args=(client, results)) for client in clients]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def table(title, runs):
+    print('\n%s (seconds from power-on; median of %d runs)' % (title, len(runs)))
+    for phase in PHASES:
+        values = [r[phase] for r in runs if r.get(phase) is not None]
+        median = '%.1f' % statistics.median(values) if len(values) == len(runs) else 'missing'
+        print('  %-18s %8s   runs: %s' % (phase, median, ' '.join('%.1f' % v for v in values)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--keep', action='store_true', help='leave the lab up afterwards')
+    parser.add_argument('--reuse', action='store_true', help='use a lab that is already up')
+    args = parser.parse_args()
+    if not args.reuse:
+        if subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up'], check=False).returncode != 0:
+            sys.exit('the lab did not come up')
+    lab.stop_clients()
+    try:
+        subprocess.run(['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml'), '-e',
+                        '{"tftp_kernel_args": "vga=791 quiet console=tty0 console=ttyS0", "tftp_extra_options": ["--verbose"]}'],
+                       check=True, stdout=subprocess.DEVNULL, env=lab.environment())
+        seats = [client for client in lab.CLIENTS if client['ip']]
+        alone = [run(seats[:1])[seats[0]['name']] for dummy in range(args.repeat)]
+        table('one client alone (%s)' % seats[0]['name'], alone)
+        together = [run(seats) for dummy in range(args.repeat)]
+        for seat in seats:
+            table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together])
+        print('\nat %s; machine: %d cores' % (datetime.datetime.now().isoformat(timespec='seconds'), len(os.sched_getaffinity(0))))
+    finally:
+        # Put the lab's own settings back.
+        subprocess.run(['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')],
+                       check=False, stdout=subprocess.DEVNULL, env=lab.environment())
+        if not args.keep:
+            subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'down'], check=False)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

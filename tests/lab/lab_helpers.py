@@ -1,0 +1,89 @@
+"""What the lab tests share: the lab itself (once per test session) and ways to look at it."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'lab'))
+sys.path.insert(0, str(REPO / 'tests' / 'tools'))
+
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+# vnc_check is re-exported to the tests.
+import vnc_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+
+SEATS = {client['name']: client for client in lab.CLIENTS if client['ip']}
+STRANGER = next(client for client in lab.CLIENTS if not client['ip'])
+SCRATCH = REPO / 'build' / 'lab' / 'test'
+
+
+def lab_session():
+    # LAB_REUSE=1: test a lab that `make lab` left up, and leave it up.
+    if os.environ.get('LAB_REUSE') and any(lab.STATE.glob('*.pid')):
+        yield 0
+        return
+    result = subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up', '--timeout', '420'], check=False)
+    try:
+        yield result.returncode
+    finally:
+        subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'down'], check=False)
+
+
+def seat_password_file(seat):
+    """The seat's display password, read on the server as root, kept in a 0600 file here."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    secret = lab.ssh('cat /etc/thinclient-vdi/seat-secrets/%s' % seat).stdout.strip()
+    assert secret, 'no display password for %s on the server' % seat
+    path = SCRATCH / ('%s.passwd' % seat)
+    path.touch(mode=0o600)
+    path.write_text(secret + '\n')
+    return str(path)
+
+
+def seat_screen(seat, name=None, text=None):
+    """The seat VM's screen over VNC, as a viewer with the password sees it."""
+    target = SCRATCH / ('%s.png' % (name or seat + '-vm'))
+    port = 5900 + int(SEATS[seat]['ip'].rsplit('.', 1)[1])
+    # vncdotool's reactor cannot be restarted within one process: one process per capture.
+    command = [sys.executable, str(REPO / 'tests' / 'tools' / 'vnc_check.py'), 'capture', lab.SERVER_ADDRESS, str(port),
+               seat_password_file(seat), str(target)] + (['--type', text] if text else [])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, 'VNC capture of %s failed: %s' % (seat, result.stderr[-2000:])
+    return target
+
+
+def client_screen(seat):
+    return lab.screendump(SEATS.get(seat, STRANGER), SCRATCH / ('%s-client.png' % seat))
+
+
+# A viewer's cursor or the desktop's text cursor: the only difference allowed.
+CURSOR_PIXELS = 64
+
+
+def mismatch(client_png, vm_png):
+    """How many of the VM screen's pixels differ on the client's screen where the viewer shows it:
+    centred when it is smaller than the client's screen (the viewer's full-screen layout)."""
+    from PIL import Image, ImageChops  # pylint: disable=import-outside-toplevel
+
+    client = Image.open(client_png).convert('RGB')
+    vm = Image.open(vm_png).convert('RGB')
+    left, top = (client.width - vm.width) // 2, (client.height - vm.height) // 2
+    if left < 0 or top < 0:
+        return vm.width * vm.height
+    region = client.crop((left, top, left + vm.width, top + vm.height))
+    difference = ImageChops.difference(region, vm).convert('L').point(lambda value: 255 if value > 32 else 0)
+    return difference.histogram()[255]
+
+
+def wait_for(predicate, seconds, step=2):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

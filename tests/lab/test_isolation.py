@@ -1,0 +1,154 @@
+"""Seat isolation, attacked from the network: namespaces on the lab's bridge pose as seat 1, seat 2
+and an unlisted machine once the lab's own PCs are off. A seat reaches its own display and rsync
+module and nothing of another seat's; an unlisted machine reaches no display; a wrong password is
+refused; TFTP and HTTP take no writes and list nothing; no secret shows in a verbose converge, in a
+boot entry, or in a file on the server that others can read.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from lab_helpers import REPO, SCRATCH, SEATS, lab, seat_password_file
+
+TESTHOSTS = str(REPO / 'tests' / 'tools' / 'testhosts.py')
+SERVER = lab.SERVER_ADDRESS
+POSERS = {'seat1': ('labseat1', '10.78.0.31', '52:54:00:78:08:31'),
+          'seat2': ('labseat2', '10.78.0.32', '52:54:00:78:08:32'),
+          'other': ('labother', '10.78.0.77', '52:54:00:78:08:77')}
+
+
+@pytest.fixture(scope='module')
+def posers(running_lab):
+    assert running_lab == 0
+    lab.stop_clients()
+    for name, address, mac in POSERS.values():
+        subprocess.run([sys.executable, TESTHOSTS, 'ns-up', name, address, mac], check=True)
+    yield {key: value[0] for key, value in POSERS.items()}
+    for name, dummy, dummy2 in POSERS.values():
+        subprocess.run([sys.executable, TESTHOSTS, 'ns-down', name], check=False)
+
+
+def in_ns(namespace, args, timeout=20, **kwargs):
+    return subprocess.run(['ip', 'netns', 'exec', namespace] + args, capture_output=True, text=True,
+                          timeout=timeout, check=False, **kwargs)
+
+
+def rfb_banner(namespace, port):
+    """The first bytes a display sends, or '' when it cannot be reached within 4 s."""
+    probe = ('import socket\ntry:\n    s = socket.create_connection(("%s", %d), timeout=4)\n'
+             '    print(s.recv(12).decode())\nexcept OSError as ex:\n    print("unreachable:", ex)\n' % (SERVER, port))
+    return in_ns(namespace, [sys.executable, '-c', probe]).stdout.strip()
+
+
+def display_port(seat):
+    return 5900 + int(SEATS[seat]['ip'].rsplit('.', 1)[1])
+
+
+def fetched(name):
+    """A fresh file to download into (never a device: rsync and tftp replace what they write)."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    target = SCRATCH / name
+    target.unlink(missing_ok=True)
+    return target
+
+
+def rsync_read(namespace, seat):
+    """(exit status, content) of the seat's password file fetched from its rsync module."""
+    target = fetched('rsync-%s-%s' % (namespace, seat))
+    result = in_ns(namespace, ['rsync', '--timeout=10', 'rsync://%s:9100/%s/etc/vdi/password' % (SERVER, seat), str(target)])
+    return result.returncode, target.read_text() if target.exists() else ''
+
+
+def tftp_read(namespace, path):
+    target = fetched('tftp-' + path.replace('/', '-'))
+    in_ns(namespace, ['tftp', SERVER, '-c', 'get', path, str(target)])
+    return target.read_text() if target.exists() else ''
+
+
+def test_a_seat_reaches_its_own_display_only(posers):
+    assert rfb_banner(posers['seat1'], display_port('seat1')).startswith('RFB ')
+    assert rfb_banner(posers['seat2'], display_port('seat2')).startswith('RFB ')
+    assert rfb_banner(posers['seat2'], display_port('seat1')).startswith('unreachable')
+    assert rfb_banner(posers['seat1'], display_port('seat2')).startswith('unreachable')
+
+
+def test_an_unlisted_machine_reaches_no_display(posers):
+    for seat in SEATS:
+        assert rfb_banner(posers['other'], display_port(seat)).startswith('unreachable'), seat
+
+
+def test_a_seat_reads_its_own_password_only(posers):
+    status, content = rsync_read(posers['seat1'], 'seat1')
+    secret = open(seat_password_file('seat1'), encoding='ascii').read().strip()
+    assert status == 0 and content.strip() == secret
+    status, content = rsync_read(posers['seat2'], 'seat1')
+    assert status != 0 and secret not in content
+    assert rsync_read(posers['other'], 'seat1')[0] != 0
+
+
+def test_a_wrong_password_is_refused(posers):
+    wrong = SCRATCH / 'wrong.passwd'
+    wrong.write_text('not-it\n')
+    check = [sys.executable, str(REPO / 'tests' / 'tools' / 'vnc_check.py'), 'login', SERVER, str(display_port('seat1'))]
+    assert subprocess.run(check + [str(wrong)], capture_output=True, timeout=60, check=False).returncode != 0
+    assert subprocess.run(check + [seat_password_file('seat1')], capture_output=True, timeout=60, check=False).returncode == 0
+
+
+def test_tftp_takes_no_upload(posers):
+    upload = SCRATCH / 'upload.txt'
+    upload.write_text('intruder\n')
+    result = in_ns(posers['seat1'], ['tftp', SERVER, '-v', '-c', 'put', str(upload), 'pxelinux.cfg/default'], cwd=str(SCRATCH))
+    assert 'Error' in result.stdout + result.stderr or result.returncode != 0
+    entry = tftp_read(posers['seat1'], 'pxelinux.cfg/default')
+    assert 'intruder' not in entry and 'not registered' in entry.lower()
+
+
+@pytest.mark.parametrize('method,path', [('PUT', '/root.squashfs'), ('DELETE', '/root.squashfs'), ('GET', '/'),
+                                         ('PUT', '/new.txt')])
+def test_http_serves_images_read_only(posers, method, path):
+    result = in_ns(posers['seat1'], ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', method,
+                                     '--data-binary' if method == 'PUT' else '-H', 'x' if method == 'PUT' else 'X-Test: 1',
+                                     'http://%s:9000%s' % (SERVER, path)])
+    assert result.stdout in ('403', '404', '405'), '%s %s answered %s' % (method, path, result.stdout)
+
+
+def test_no_secret_in_boot_entries_or_readable_files(posers):
+    secrets = [open(seat_password_file(seat), encoding='ascii').read().strip() for seat in SEATS]
+    for seat, client in SEATS.items():
+        entry = tftp_read(posers['seat1'], 'pxelinux.cfg/01-' + client['mac'].replace(':', '-'))
+        assert 'vdi.seat=%s' % seat in entry
+        assert not [secret for secret in secrets if secret in entry]
+    for secret in secrets:
+        # Every file on the server holding a secret, and its mode: none may be readable by others.
+        found = lab.ssh("grep -rlF -- '%s' /etc /srv /var/lib/libvirt /run/libvirt /var/log 2>/dev/null "
+                        "| xargs -r stat -c '%%a %%U:%%G %%n'" % secret).stdout.splitlines()
+        assert found, 'the secret is nowhere on the server?'
+        readable = [line for line in found if int(line.split()[0], 8) & 0o004]
+        assert not readable, readable
+
+
+def test_verbose_converge_shows_no_secret_and_changes_nothing(posers):
+    secrets = [open(seat_password_file(seat), encoding='ascii').read().strip() for seat in SEATS]
+    result = subprocess.run(['ansible-playbook', '-v', '--diff', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')],
+                            capture_output=True, text=True, env=lab.environment(), timeout=1200, check=False)
+    (SCRATCH / 'site-verbose.log').write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert not [secret for secret in secrets if secret in result.stdout + result.stderr]
+    recap = result.stdout.split('PLAY RECAP')[-1]
+    assert 'changed=0' in recap and 'failed=0' in recap, recap
+
+
+def test_a_bad_rule_set_leaves_the_old_one_in_force(posers):
+    before = lab.ssh('nft list table inet thinclient_vdi').stdout
+    assert '10.78.0.31 . 5931' in before
+    # An address nft refuses but the role's own check lets through: nft -c must stop it.
+    result = subprocess.run(['ansible', 'vdi_servers', '-i', str(lab.INVENTORY), '-m', 'ansible.builtin.include_role',
+                             '-a', 'name=thinclient.vdi.firewall', '-e', '{"firewall_admin_sources": ["10.78.0.300"]}'],
+                            capture_output=True, text=True, env=lab.environment(), timeout=300, check=False)
+    assert result.returncode != 0 and 'nft' in result.stdout, result.stdout[-2000:]
+    assert lab.ssh('nft list table inet thinclient_vdi').stdout == before
+    assert '10.78.0.300' not in lab.ssh('cat /etc/thinclient-vdi/firewall.nft').stdout
+    assert rfb_banner(posers['seat2'], display_port('seat1')).startswith('unreachable')

@@ -1,0 +1,45 @@
+"""site.yml on a running system: adding one seat to the fleet creates that seat's VM, boot entry,
+rsync module and firewall rule, and leaves every other seat's VM, entry and overlay untouched."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+from lab_helpers import REPO, SCRATCH, lab
+
+NEW = {'name': 'seat3', 'mac': '52:54:00:78:08:33', 'ip': '10.78.0.33'}
+
+
+def fingerprint(seat, mac):
+    """What must not change for a seat another seat is added beside: its VM's process and the
+    modification times of its boot entry and overlay files."""
+    entry = '/srv/tftp/pxelinux.cfg/01-' + mac.replace(':', '-')
+    command = ("cat /run/libvirt/qemu/vdi-%s.pid; echo; stat -c '%%n %%Y' %s /srv/vdi/overlays/%s/etc/hostname "
+               "/srv/vdi/overlays/%s/etc/vdi/seat.conf /srv/vdi/overlays/%s/etc/vdi/password") % (seat, entry, seat, seat, seat)
+    return lab.ssh(command).stdout
+
+
+def test_adding_a_seat_touches_no_other_seat(running_lab):
+    assert running_lab == 0
+    fleet = yaml.safe_load(lab.INVENTORY.read_text())
+    fleet['clients'][NEW['name']] = {'mac': NEW['mac'], 'ip': NEW['ip']}
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    inventory = SCRATCH / 'plus-seat3.fleet.yml'
+    inventory.write_text(yaml.safe_dump(fleet))
+    before = {seat: fingerprint(seat, client['mac']) for seat, client in
+              ((name, data) for name, data in fleet['clients'].items() if name != NEW['name'])}
+    assert all(len(value.splitlines()) == 5 for value in before.values()), before
+
+    result = subprocess.run(['ansible-playbook', '-i', str(inventory), str(REPO / 'playbooks' / 'site.yml')],
+                            capture_output=True, text=True, env=lab.environment(), timeout=1200, check=False)
+    (SCRATCH / 'site-plus-seat3.log').write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+    after = {seat: fingerprint(seat, fleet['clients'][seat]['mac']) for seat in before}
+    assert after == before
+    state = lab.ssh('virsh domstate vdi-seat3; ls /srv/tftp/pxelinux.cfg/; grep -c "^\\[seat3\\]" /etc/rsyncd.conf; '
+                    'nft list set inet thinclient_vdi display_access').stdout
+    assert 'running' in state
+    assert '01-52-54-00-78-08-33' in state
+    assert '10.78.0.33 . 5933' in state
