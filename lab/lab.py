@@ -197,6 +197,14 @@ def report():
     return statuses
 
 
+def server_up():
+    pid_file = REPO / 'build' / 'testhosts' / 'hosts' / SERVER / 'pid'
+    try:
+        return os.path.exists('/proc/%d' % int(pid_file.read_text()))
+    except (OSError, ValueError):
+        return False
+
+
 def stop_clients():
     for pid_file in STATE.glob('*.pid'):
         try:

@@ -24,7 +24,7 @@ SCRATCH = REPO / 'build' / 'lab' / 'test'
 
 def lab_session():
     # LAB_REUSE=1: test a lab that `make lab` left up, and leave it up.
-    if os.environ.get('LAB_REUSE') and any(lab.STATE.glob('*.pid')):
+    if os.environ.get('LAB_REUSE') and lab.server_up():
         yield 0
         return
     result = subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up', '--timeout', '420'], check=False)
