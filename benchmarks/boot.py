@@ -63,7 +63,7 @@ def boot_client(client, results):
             'tap,id=n0,ifname=%s,script=no,downscript=no' % tap, '-device', 'virtio-net-pci,netdev=n0,mac=%s' % client['mac'],
             '-vga', 'std', '-display', 'none', '-serial', 'stdio', '-monitor', 'none']
     guest = 'vdi-' + client['name']
-    earlier = lab.vnc_clients(guest).count(client['ip'])
+    earlier = set(lab.vnc_connections(guest))
     start = time.time()
     seen = {}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -79,7 +79,7 @@ def boot_client(client, results):
     reader.start()
     deadline = start + 240
     while time.time() < deadline:
-        if lab.vnc_clients(guest).count(client['ip']) > earlier:
+        if any(c.startswith(client['ip'] + ':') for c in set(lab.vnc_connections(guest)) - earlier):
             seen['VNC connected'] = time.time()
             break
         time.sleep(0.5)
@@ -102,11 +102,11 @@ def run(clients):
 
 
 def table(title, runs):
-    print('\n%s (seconds from power-on; median of %d runs)' % (title, len(runs)))
+    print('\n%s (seconds from power-on; median of %d runs)' % (title, len(runs)), flush=True)
     for phase in PHASES:
         values = [r[phase] for r in runs if r.get(phase) is not None]
         median = '%.1f' % statistics.median(values) if len(values) == len(runs) else 'missing'
-        print('  %-18s %8s   runs: %s' % (phase, median, ' '.join('%.1f' % v for v in values)))
+        print('  %-18s %8s   runs: %s' % (phase, median, ' '.join('%.1f' % v for v in values)), flush=True)
 
 
 def main():

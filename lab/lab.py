@@ -115,10 +115,16 @@ def screendump(client, target):
     return target
 
 
-def vnc_clients(guest):
-    """Addresses of the VNC clients a seat VM's display lists (the server-side view)."""
+def vnc_connections(guest):
+    """address:port of every VNC client a seat VM's display lists (the server-side view). QEMU
+    keeps listing a client that vanished, so a new connection is one not listed before."""
     out = ssh("virsh qemu-monitor-command --hmp %s 'info vnc'" % guest).stdout
-    return [line.split()[1].rsplit(':', 1)[0] for line in out.splitlines() if line.strip().startswith('Client:')]
+    return [line.split()[1] for line in out.splitlines() if line.strip().startswith('Client:')]
+
+
+def vnc_clients(guest):
+    """Addresses of the VNC clients a seat VM's display lists."""
+    return [connection.rsplit(':', 1)[0] for connection in vnc_connections(guest)]
 
 
 def start_client(client):
