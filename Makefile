@@ -26,7 +26,7 @@ help:
 	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
 	@echo "make lab-down       remove everything make lab made"
 	@echo "make lab-test       the real boot and isolation tests in the lab (LAB_REUSE=1: on a lab already up)"
-	@echo "make test           everything CI runs: unit, CLI/golden, sanity, lint, galaxy build"
+	@echo "make test           everything CI runs: unit, CLI/golden, sanity, lint, galaxy, molecule, the lab"
 	@echo "make unit           unit tests of the fleet plugin (seconds)"
 	@echo "make cli            ansible-inventory golden output and error messages, ansible-doc"
 	@echo "make sanity         ansible-test sanity, offline"
