@@ -34,11 +34,17 @@ def lab_session():
         subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'down'], check=False)
 
 
-def seat_password_file(seat):
-    """The seat's display password, read on the server as root, kept in a 0600 file here."""
-    SCRATCH.mkdir(parents=True, exist_ok=True)
+def seat_secret(seat):
+    """The seat's display password, read on the server as root."""
     secret = lab.ssh('cat /etc/thinclient-vdi/seat-secrets/%s' % seat).stdout.strip()
     assert secret, 'no display password for %s on the server' % seat
+    return secret
+
+
+def seat_password_file(seat):
+    """The seat's display password kept in a 0600 file here, for the viewer."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    secret = seat_secret(seat)
     path = SCRATCH / ('%s.passwd' % seat)
     path.touch(mode=0o600)
     path.write_text(secret + '\n')

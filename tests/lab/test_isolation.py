@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from lab_helpers import REPO, SCRATCH, SEATS, lab, seat_password_file
+from lab_helpers import REPO, SCRATCH, SEATS, lab, seat_password_file, seat_secret
 
 TESTHOSTS = str(REPO / 'tests' / 'tools' / 'testhosts.py')
 SERVER = lab.SERVER_ADDRESS
@@ -82,7 +82,7 @@ def test_an_unlisted_machine_reaches_no_display(posers):
 
 def test_a_seat_reads_its_own_password_only(posers):
     status, content = rsync_read(posers['seat1'], 'seat1')
-    secret = open(seat_password_file('seat1'), encoding='ascii').read().strip()
+    secret = seat_secret('seat1')
     assert status == 0 and content.strip() == secret
     status, content = rsync_read(posers['seat2'], 'seat1')
     assert status != 0 and secret not in content
@@ -116,7 +116,7 @@ def test_http_serves_images_read_only(posers, method, path):
 
 
 def test_no_secret_in_boot_entries_or_readable_files(posers):
-    secrets = [open(seat_password_file(seat), encoding='ascii').read().strip() for seat in SEATS]
+    secrets = [seat_secret(seat) for seat in SEATS]
     for seat, client in SEATS.items():
         entry = tftp_read(posers['seat1'], 'pxelinux.cfg/01-' + client['mac'].replace(':', '-'))
         assert 'vdi.seat=%s' % seat in entry
@@ -131,7 +131,7 @@ def test_no_secret_in_boot_entries_or_readable_files(posers):
 
 
 def test_verbose_converge_shows_no_secret_and_changes_nothing(posers):
-    secrets = [open(seat_password_file(seat), encoding='ascii').read().strip() for seat in SEATS]
+    secrets = [seat_secret(seat) for seat in SEATS]
     result = subprocess.run(['ansible-playbook', '-v', '--diff', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')],
                             capture_output=True, text=True, env=lab.environment(), timeout=1200, check=False)
     (SCRATCH / 'site-verbose.log').write_text(result.stdout + result.stderr)
