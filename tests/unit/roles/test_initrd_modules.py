@@ -1,0 +1,64 @@
+"""build-initrd's module list: dependencies first, and the PCI devices that make a driver needed."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import pathlib
+
+import pytest
+
+BUILDER = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'initrd' / 'files' / 'build-initrd'
+
+
+def _load(path):
+    loader = importlib.machinery.SourceFileLoader('build_initrd', str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+BUILD = _load(BUILDER)
+
+MODULES_DEP = """kernel/drivers/net/ethernet/intel/e1000/e1000.ko.xz:
+kernel/drivers/virtio/virtio_ring.ko.xz:
+kernel/drivers/virtio/virtio.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz
+kernel/drivers/virtio/virtio_pci.ko.xz: kernel/drivers/virtio/virtio.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz
+kernel/net/core/failover.ko.xz:
+kernel/drivers/net/net_failover.ko.xz: kernel/net/core/failover.ko.xz
+kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/net/net_failover.ko.xz kernel/net/core/failover.ko.xz kernel/drivers/virtio/virtio.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz
+kernel/fs/squashfs/squashfs.ko.xz:
+kernel/drivers/net/ethernet/realtek/8139too.ko.xz:
+"""
+MODULES_ALIAS = """# Aliases extracted from modules themselves.
+alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
+alias pci:v00008086d00001004sv*sd*bc*sc*i* e1000
+alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci
+alias virtio:d00000001v* virtio_net
+alias fs-squashfs squashfs
+alias pci:v000010ECd00008139sv*sd*bc*sc*i* 8139too
+"""
+
+
+@pytest.fixture(name='modules_dir')
+def fixture_modules_dir(tmp_path):
+    (tmp_path / 'modules.dep').write_text(MODULES_DEP)
+    (tmp_path / 'modules.alias').write_text(MODULES_ALIAS)
+    return tmp_path
+
+
+@pytest.mark.parametrize('wanted, expected_groups, expected_missing', [
+    (['e1000'],
+     [(['pci:v00008086d0000100Esv*sd*bc*sc*i*', 'pci:v00008086d00001004sv*sd*bc*sc*i*'], ['e1000'])], []),
+    # virtio_net has no PCI alias: always loaded, its dependencies first.
+    (['virtio_net'], [([], ['failover', 'net_failover', 'virtio_ring', 'virtio', 'virtio_net'])], []),
+    (['virtio_pci', 'squashfs'],
+     [(['pci:v00001AF4d*sv*sd*bc*sc*i*'], ['virtio_ring', 'virtio', 'virtio_pci']), ([], ['squashfs'])], []),
+    # A module named with dashes is found under its underscore name.
+    (['8139too', 'no-such-driver'], [(['pci:v000010ECd00008139sv*sd*bc*sc*i*'], ['8139too'])], ['no-such-driver']),
+])
+def test_module_groups(modules_dir, wanted, expected_groups, expected_missing):
+    groups, missing = BUILD.module_closure(modules_dir, wanted)
+    names = [(patterns, [pathlib.Path(path).name.split('.')[0] for path in order]) for patterns, order in groups]
+    assert names == expected_groups
+    assert missing == expected_missing
