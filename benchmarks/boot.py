@@ -6,12 +6,15 @@ kernel's console also on the serial port and TFTP logging each request, then pow
   DHCP answered         dnsmasq's DHCPACK to the client's MAC (server journal)
   boot loader           tftpd's request for pxelinux.0 (server journal)
   kernel requested      tftpd's request for the kernel (server journal)
+  initrd requested      tftpd's request for the initramfs (server journal)
   initramfs runs        its first line on the client's serial console (kernel + initramfs fetched)
   root fetch starts     "fetching http..." on the serial console
   /start runs           "starting /start" (root fetched, verified, mounted, overlay laid)
   VNC connected         the seat VM lists the client's address (server side)
-for one client alone and for two at once, median of --repeat runs. Run with `make benchmark-lab`
-(about 15 minutes; the lab is taken down at the end unless --keep).
+for one client alone and for two at once, median of --repeat runs. Each client's serial console,
+stamped with seconds from power-on, is kept under build/bench-boot/ (vdi.debug=1 stamps each boot
+stage with the client's own uptime too). Run with `make benchmark-lab` (about 15 minutes; the lab
+is taken down at the end unless --keep).
 """
 
 from __future__ import annotations
@@ -31,18 +34,23 @@ sys.path.insert(0, str(REPO / 'lab'))
 
 import lab  # noqa: E402  pylint: disable=wrong-import-position
 
-PHASES = ['DHCP answered', 'boot loader', 'kernel requested', 'initramfs runs', 'root fetch starts', '/start runs',
+PHASES = ['DHCP answered', 'boot loader', 'kernel requested', 'initrd requested', 'initramfs runs', 'root fetch starts', '/start runs',
           'VNC connected']
+# Each client's serial console, stamped with seconds from power-on (vdi.debug=1 adds the X
+# server's and the viewer's logs): where to look when a phase grows.
+SERIAL_DIR = REPO / 'build' / 'bench-boot'
 SERIAL_MARKERS = {'initramfs runs': 'loading drivers', 'root fetch starts': 'fetching http', '/start runs': 'starting /start'}
 
 
 def journal_times(since, mac, ip):
     """Server-side events for one client, as Unix times."""
-    out = lab.ssh("journalctl -q -o short-unix --since=@%d -u vdi-dhcp -u tftpd-hpa --no-pager" % int(since)).stdout
+    out = lab.ssh("journalctl -q -o short-unix --since=@%d -u vdi-dhcp -u tftpd-hpa --no-pager" % (int(since) - 1)).stdout
     found = {}
     for line in out.splitlines():
         stamp = float(line.split()[0])
         lower = line.lower()
+        if stamp < since:
+            continue
         if 'dhcpack' in lower and mac in lower and 'DHCP answered' not in found:
             found['DHCP answered'] = stamp
         elif 'rrq from %s ' % ip in lower:
@@ -50,6 +58,8 @@ def journal_times(since, mac, ip):
                 found['boot loader'] = stamp
             elif 'vmlinuz' in lower and 'kernel requested' not in found:
                 found['kernel requested'] = stamp
+            elif 'initrd' in lower and 'initrd requested' not in found:
+                found['initrd requested'] = stamp
     return found
 
 
@@ -68,9 +78,13 @@ def boot_client(client, results):
     seen = {}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
+    SERIAL_DIR.mkdir(parents=True, exist_ok=True)
+    serial_log = open(SERIAL_DIR / ('%s-%d.log' % (client['name'], int(start))), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+
     def read_serial():
         for raw in iter(process.stdout.readline, b''):
             line = raw.decode(errors='replace')
+            serial_log.write('%7.2f %s' % (time.time() - start, line))
             for phase, marker in SERIAL_MARKERS.items():
                 if marker in line and phase not in seen:
                     seen[phase] = time.time()
@@ -85,8 +99,10 @@ def boot_client(client, results):
         time.sleep(0.5)
     process.kill()
     process.wait()
+    reader.join(5)
+    serial_log.close()
     subprocess.run(['ip', 'link', 'delete', tap], capture_output=True, check=False)
-    seen.update(journal_times(start - 1, client['mac'], client['ip']))
+    seen.update(journal_times(start, client['mac'], client['ip']))
     results[client['name']] = {phase: (seen[phase] - start if phase in seen else None) for phase in PHASES}
 
 
@@ -114,26 +130,31 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--keep', action='store_true', help='leave the lab up afterwards')
     parser.add_argument('--reuse', action='store_true', help='use a lab that is already up')
+    parser.add_argument('--alone', action='store_true', help='only one client alone, not several at once')
+    parser.add_argument('--as-is', action='store_true',
+                        help="boot against the server's settings as they are (to time a change made by hand)")
     args = parser.parse_args()
     if not args.reuse:
         if subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up'], check=False).returncode != 0:
             sys.exit('the lab did not come up')
     lab.stop_clients()
+    site = ['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')]
+    # The kernel's console also on the serial port, boot stages stamped, TFTP logging each request.
+    timed = ['-e', '{"tftp_kernel_args": "vga=791 quiet console=tty0 console=ttyS0 vdi.debug=1", "tftp_extra_options": ["--verbose"]}']
     try:
-        subprocess.run(['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml'), '-e',
-                        '{"tftp_kernel_args": "vga=791 quiet console=tty0 console=ttyS0", "tftp_extra_options": ["--verbose"]}'],
-                       check=True, stdout=subprocess.DEVNULL, env=lab.environment())
+        if not args.as_is:
+            subprocess.run(site + timed, check=True, stdout=subprocess.DEVNULL, env=lab.environment())
         seats = [client for client in lab.CLIENTS if client['ip']]
         alone = [run(seats[:1])[seats[0]['name']] for dummy in range(args.repeat)]
         table('one client alone (%s)' % seats[0]['name'], alone)
-        together = [run(seats) for dummy in range(args.repeat)]
-        for seat in seats:
+        together = [] if args.alone else [run(seats) for dummy in range(args.repeat)]
+        for seat in seats if together else []:
             table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together])
         print('\nat %s; machine: %d cores' % (datetime.datetime.now().isoformat(timespec='seconds'), len(os.sched_getaffinity(0))))
     finally:
-        # Put the lab's own settings back.
-        subprocess.run(['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')],
-                       check=False, stdout=subprocess.DEVNULL, env=lab.environment())
+        if not args.as_is:
+            # Put the lab's own settings back.
+            subprocess.run(site, check=False, stdout=subprocess.DEVNULL, env=lab.environment())
         if not args.keep:
             subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'down'], check=False)
     return 0

@@ -64,3 +64,11 @@ def test_seat_reconnects_after_its_vm_restarts(running_lab):
     assert wait_for(lambda: SEATS[seat]['ip'] in lab.vnc_clients(guest), 120, 3), '%s did not reconnect' % seat
     # The demo desktop needs a few seconds to draw its banner after a cold start.
     assert wait_for(lambda: mismatch(client_screen(seat), seat_screen(seat)) <= CURSOR_PIXELS, 60, 5)
+
+
+def test_server_advertises_an_ipv6_prefix(running_lab):
+    # Without a router advertisement QEMU's iPXE waits ~16 s before it asks for the boot loader
+    # (dhcp_proxy_router_advertisements); dnsmasq logs each advertisement it sends.
+    assert running_lab == 0
+    journal = lab.ssh('journalctl -q -u vdi-dhcp --no-pager').stdout
+    assert 'RTR-ADVERT(host0) fd78::' in journal, 'the server sent no IPv6 router advertisement:\n%s' % journal[-2000:]
