@@ -85,12 +85,13 @@ def repack(work):
     tree = work / 'tree'
     shutil.rmtree(tree, ignore_errors=True)
     subprocess.run(['unsquashfs', '-q', '-n', '-d', str(tree), str(OUT / 'root.squashfs')], check=True, stdout=subprocess.DEVNULL)
-    images = {'squashfs xz': OUT / 'root.squashfs'}
-    zstd = work / 'zstd' / 'root.squashfs'
-    zstd.parent.mkdir(exist_ok=True)
-    subprocess.run(['mksquashfs', str(tree), str(zstd), '-noappend', '-quiet', '-no-progress', '-comp', 'zstd',
-                    '-Xcompression-level', '19', '-b', '1M'], check=True)
-    images['squashfs zstd'] = zstd
+    images = {}
+    for compression, options in (('zstd', ['-Xcompression-level', '19']), ('xz', ['-Xbcj', 'x86'])):
+        image = work / compression / 'root.squashfs'
+        image.parent.mkdir(exist_ok=True)
+        subprocess.run(['mksquashfs', str(tree), str(image), '-noappend', '-quiet', '-no-progress', '-comp', compression,
+                        '-b', '1M'] + options, check=True)
+        images['squashfs ' + compression] = image
     plain = work / 'root.tar'
     subprocess.run(['tar', '--numeric-owner', '-C', str(tree), '-cf', str(plain), '.'], check=True)
     images['tar'] = plain
@@ -156,9 +157,6 @@ def main():
         work = pathlib.Path(scratch)
         images = repack(work)
         handler = functools.partial(QuietHandler, directory=str(work))
-        # The original image is served from the work directory too.
-        shutil.copy(OUT / 'root.squashfs', work / 'root.squashfs')
-        images['squashfs xz'] = work / 'root.squashfs'
         server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         print('\nboot path under TCG, seconds from QEMU start (median of %d boots; virtio-net, 768 MiB)' % args.repeat)

@@ -20,16 +20,17 @@ def _load(path):
 
 BUILD = _load(BUILDER)
 
+VIRTIO = 'kernel/drivers/virtio/'
 MODULES_DEP = """kernel/drivers/net/ethernet/intel/e1000/e1000.ko.xz:
-kernel/drivers/virtio/virtio_ring.ko.xz:
-kernel/drivers/virtio/virtio.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz
-kernel/drivers/virtio/virtio_pci.ko.xz: kernel/drivers/virtio/virtio.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz
+{v}virtio_ring.ko.xz:
+{v}virtio.ko.xz: {v}virtio_ring.ko.xz
+{v}virtio_pci.ko.xz: {v}virtio.ko.xz {v}virtio_ring.ko.xz
 kernel/net/core/failover.ko.xz:
 kernel/drivers/net/net_failover.ko.xz: kernel/net/core/failover.ko.xz
-kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/net/net_failover.ko.xz kernel/net/core/failover.ko.xz kernel/drivers/virtio/virtio.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz
+kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/net/net_failover.ko.xz kernel/net/core/failover.ko.xz {v}virtio.ko.xz {v}virtio_ring.ko.xz
 kernel/fs/squashfs/squashfs.ko.xz:
 kernel/drivers/net/ethernet/realtek/8139too.ko.xz:
-"""
+""".format(v=VIRTIO)
 MODULES_ALIAS = """# Aliases extracted from modules themselves.
 alias pci:v00008086d0000100Esv*sd*bc*sc*i* e1000
 alias pci:v00008086d00001004sv*sd*bc*sc*i* e1000
