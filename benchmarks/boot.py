@@ -44,7 +44,7 @@ SERIAL_MARKERS = {'initramfs runs': 'loading drivers', 'root fetch starts': 'fet
 
 def journal_times(since, mac, ip):
     """Server-side events for one client, as Unix times."""
-    out = lab.ssh("journalctl -q -o short-unix --since=@%d -u vdi-dhcp -u tftpd-hpa --no-pager" % (int(since) - 1)).stdout
+    out = lab.ssh("journalctl -q -o short-unix --since=@%d -u vdi-dhcp -u tftpd-hpa --no-pager" % int(since)).stdout
     found = {}
     for line in out.splitlines():
         stamp = float(line.split()[0])
@@ -147,9 +147,10 @@ def main():
         seats = [client for client in lab.CLIENTS if client['ip']]
         alone = [run(seats[:1])[seats[0]['name']] for dummy in range(args.repeat)]
         table('one client alone (%s)' % seats[0]['name'], alone)
-        together = [] if args.alone else [run(seats) for dummy in range(args.repeat)]
-        for seat in seats if together else []:
-            table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together])
+        if not args.alone:
+            together = [run(seats) for dummy in range(args.repeat)]
+            for seat in seats:
+                table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together])
         print('\nat %s; machine: %d cores' % (datetime.datetime.now().isoformat(timespec='seconds'), len(os.sched_getaffinity(0))))
     finally:
         if not args.as_is:
