@@ -1,17 +1,21 @@
 """Boot time of a thin client, phase by phase, from power-on to its desktop on screen (under TCG).
 
-Brings up the built-in lab (lab/lab.py: a VDI server set up by site.yml), re-runs site.yml with the
-kernel's console also on the serial port and TFTP logging each request, then powers on PXE clients
-(QEMU, TCG, virtio-net, BIOS) and times, from QEMU's start:
-  DHCP answered         dnsmasq's DHCPACK to the client's MAC (server journal)
-  boot loader           tftpd's request for pxelinux.0 (server journal)
+Brings up the built-in lab (lab/lab.py: a site DHCP server, and a VDI server set up by site.yml in
+proxy DHCP mode beside it), re-runs site.yml with the kernel's console also on the serial port and
+TFTP logging each request, then powers on each lab seat PC alone, one firmware kind after the other
+(BIOS with its iPXE ROM, UEFI with the firmware's own PXE, UEFI with Secure Boot on; QEMU, TCG,
+virtio-net), and times, from QEMU's start:
+  DHCP answered         the DHCPACK to the client's MAC (the site DHCP server's log, whole seconds;
+                        the server journal in full mode)
+  boot loader           tftpd's request for pxelinux.0 or shimx64.efi (server journal)
+  GRUB requested        shim's request for grubx64.efi (UEFI firmware PXE only)
   kernel requested      tftpd's request for the kernel (server journal)
   initrd requested      tftpd's request for the initramfs (server journal)
   initramfs runs        its first line on the client's serial console (kernel + initramfs fetched)
   root fetch starts     "fetching http..." on the serial console
   /start runs           "starting /start" (root fetched, verified, mounted, overlay laid)
   VNC connected         the seat VM lists the client's address (server side)
-for one client alone and for two at once, median of --repeat runs. Each client's serial console,
+median of --repeat runs per firmware kind. Each client's serial console,
 stamped with seconds from power-on, is kept under build/bench-boot/ (vdi.debug=1 stamps each boot
 stage with the client's own uptime too). Run with `make benchmark-lab` (about 15 minutes; the lab
 is taken down at the end unless --keep).
@@ -34,7 +38,7 @@ sys.path.insert(0, str(REPO / 'lab'))
 
 import lab  # noqa: E402  pylint: disable=wrong-import-position
 
-PHASES = ['DHCP answered', 'boot loader', 'kernel requested', 'initrd requested', 'initramfs runs', 'root fetch starts', '/start runs',
+PHASES = ['DHCP answered', 'boot loader', 'GRUB requested', 'kernel requested', 'initrd requested', 'initramfs runs', 'root fetch starts', '/start runs',
           'VNC connected']
 # Each client's serial console, stamped with seconds from power-on (vdi.debug=1 adds the X
 # server's and the viewer's logs): where to look when a phase grows.
@@ -42,10 +46,28 @@ SERIAL_DIR = REPO / 'build' / 'bench-boot'
 SERIAL_MARKERS = {'initramfs runs': 'loading drivers', 'root fetch starts': 'fetching http', '/start runs': 'starting /start'}
 
 
+def site_dhcp_ack(since, mac):
+    """When the site DHCP server acknowledged the client (its log has whole seconds)."""
+    try:
+        lines = (lab.LOGS / 'site-dhcp.log').read_text().splitlines()
+    except OSError:
+        return None
+    year = datetime.date.today().year
+    for line in lines:
+        if 'DHCPACK' in line and mac in line.lower():
+            stamp = datetime.datetime.strptime('%d %s' % (year, line[:15]), '%Y %b %d %H:%M:%S').timestamp()
+            if stamp >= int(since):
+                return stamp
+    return None
+
+
 def journal_times(since, mac, ip):
     """Server-side events for one client, as Unix times."""
     out = lab.ssh("journalctl -q -o short-unix --since=@%d -u vdi-dhcp -u tftpd-hpa --no-pager" % int(since)).stdout
     found = {}
+    ack = site_dhcp_ack(since, mac)
+    if ack:
+        found['DHCP answered'] = ack
     for line in out.splitlines():
         stamp = float(line.split()[0])
         lower = line.lower()
@@ -54,8 +76,10 @@ def journal_times(since, mac, ip):
         if 'dhcpack' in lower and mac in lower and 'DHCP answered' not in found:
             found['DHCP answered'] = stamp
         elif 'rrq from %s ' % ip in lower:
-            if ('pxelinux.0' in lower or 'syslinux.efi' in lower) and 'boot loader' not in found:
+            if any(name in lower for name in ('pxelinux.0', 'syslinux.efi', 'shimx64.efi')) and 'boot loader' not in found:
                 found['boot loader'] = stamp
+            elif 'grubx64.efi' in lower and 'GRUB requested' not in found:
+                found['GRUB requested'] = stamp
             elif 'vmlinuz' in lower and 'kernel requested' not in found:
                 found['kernel requested'] = stamp
             elif 'initrd' in lower and 'initrd requested' not in found:
@@ -65,20 +89,17 @@ def journal_times(since, mac, ip):
 
 def boot_client(client, results):
     """Power on one PXE client with its serial console on a pipe; record when each phase is seen."""
-    tap = 'vdibench%s' % client['name'][-1]
-    subprocess.run(['ip', 'link', 'delete', tap], capture_output=True, check=False)
-    subprocess.run(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap'], check=True)
-    subprocess.run(['ip', 'link', 'set', tap, 'master', lab.BRIDGE, 'up'], check=True)
-    args = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-boot', 'n', '-netdev',
-            'tap,id=n0,ifname=%s,script=no,downscript=no' % tap, '-device', 'virtio-net-pci,netdev=n0,mac=%s' % client['mac'],
-            '-vga', 'std', '-display', 'none', '-serial', 'stdio', '-monitor', 'none']
+    tap = 'vdibench%d' % lab.CLIENTS.index(client)
+    lab.add_tap(tap)
+    SERIAL_DIR.mkdir(parents=True, exist_ok=True)
+    args = lab.pc_args(client, tap, SERIAL_DIR / ('%s.vars.fd' % client['name'])) + [
+        '-display', 'none', '-serial', 'stdio', '-monitor', 'none']
     guest = 'vdi-' + client['name']
     earlier = set(lab.vnc_connections(guest))
     start = time.time()
     seen = {}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
-    SERIAL_DIR.mkdir(parents=True, exist_ok=True)
     serial_log = open(SERIAL_DIR / ('%s-%d.log' % (client['name'], int(start))), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
 
     def read_serial():
@@ -130,7 +151,7 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--keep', action='store_true', help='leave the lab up afterwards')
     parser.add_argument('--reuse', action='store_true', help='use a lab that is already up')
-    parser.add_argument('--alone', action='store_true', help='only one client alone, not several at once')
+    parser.add_argument('--together', action='store_true', help='also the seat PCs all at once (CPU-bound on 2 cores)')
     parser.add_argument('--as-is', action='store_true',
                         help="boot against the server's settings as they are (to time a change made by hand)")
     args = parser.parse_args()
@@ -145,9 +166,10 @@ def main():
         if not args.as_is:
             subprocess.run(site + timed, check=True, stdout=subprocess.DEVNULL, env=lab.environment())
         seats = [client for client in lab.CLIENTS if client['ip']]
-        alone = [run(seats[:1])[seats[0]['name']] for dummy in range(args.repeat)]
-        table('one client alone (%s)' % seats[0]['name'], alone)
-        if not args.alone:
+        for seat in seats:
+            alone = [run([seat])[seat['name']] for dummy in range(args.repeat)]
+            table('%s alone: %s, proxy DHCP beside the site DHCP server' % (seat['name'], seat['firmware']), alone)
+        if args.together:
             together = [run(seats) for dummy in range(args.repeat)]
             for seat in seats:
                 table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together])

@@ -4,11 +4,19 @@
   python3 lab/lab.py status    per client: how far it got (JSON)
   python3 lab/lab.py down      remove everything `up` made
 
-The server is a systemd-nspawn container (tests/tools/testhosts.py) on the bridge vdit0, set up
-by playbooks/site.yml from inventory/lab.fleet.yml over SSH. Each client is QEMU under TCG with
-`-boot n` and a tap on the same bridge; its screen is saved under build/lab/screens/ and can be
-watched live with a VNC viewer on 127.0.0.1. Everything `up` starts is recorded under build/lab/
-(PIDs, taps) so that `down` ends it by PID and name.
+  python3 lab/lab.py dhcp full|proxy   switch a running lab's network between the two DHCP set-ups
+
+The lab is the 2007 design's network: a site DHCP server of its own (Debian's dnsmasq as a plain
+DHCP server with a reservation per seat and no PXE options, in the network namespace vdisite at
+10.78.0.3) and the VDI server beside it in proxy DHCP mode. `--dhcp full` instead makes the VDI
+server the network's only DHCP server. The server is a systemd-nspawn container
+(tests/tools/testhosts.py) on the bridge vdit0, set up by playbooks/site.yml from
+inventory/lab.fleet.yml over SSH. Each PC is QEMU under TCG with `-boot n` and a tap on the same
+bridge, with the firmware a site has: BIOS (iPXE ROM), UEFI with the firmware's own PXE (no option
+ROM), and UEFI with Secure Boot on (Microsoft's keys enrolled, as PCs ship). PCs are powered on one
+after another (2 cores); each one's screen is saved under build/lab/screens/ and can be watched live
+with a VNC viewer on 127.0.0.1. Everything `up` starts is recorded under build/lab/ (PIDs, taps) so
+that `down` ends it by PID and name.
 """
 
 from __future__ import annotations
@@ -30,14 +38,27 @@ TESTHOSTS = REPO / 'tests' / 'tools' / 'testhosts.py'
 INVENTORY = REPO / 'inventory' / 'lab.fleet.yml'
 SERVER, SERVER_ADDRESS, BRIDGE = 'vdilab', '10.78.0.8', 'vdit0'
 KEY = REPO / 'build' / 'testhosts' / 'ssh' / 'id_ed25519'
-OVMF = '/usr/share/OVMF/OVMF_CODE.fd'
-OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd'
-# The lab's PCs: two seats (one BIOS, one UEFI) and one the fleet does not know.
+OVMF = '/usr/share/OVMF/'
+# Firmware kinds: (machine options, firmware code, variables template, whether the NIC keeps
+# QEMU's iPXE option ROM). Real PCs boot through their firmware's own PXE: no option ROM.
+FIRMWARE = {
+    'bios': ([], None, None, True),
+    'uefi': ([], 'OVMF_CODE_4M.fd', 'OVMF_VARS_4M.fd', False),
+    'uefi-sb': (['-machine', 'q35,smm=on', '-global', 'driver=cfi.pflash01,property=secure,value=on'],
+                'OVMF_CODE_4M.ms.fd', 'OVMF_VARS_4M.ms.fd', False),
+    'uefi-ipxe': ([], 'OVMF_CODE_4M.fd', 'OVMF_VARS_4M.fd', True),
+}
+# The lab's PCs: one seat per firmware kind, and two machines the fleet does not know.
 CLIENTS = [
     {'name': 'seat1', 'mac': '52:54:00:78:08:31', 'ip': '10.78.0.31', 'firmware': 'bios', 'vnc': 51},
     {'name': 'seat2', 'mac': '52:54:00:78:08:32', 'ip': '10.78.0.32', 'firmware': 'uefi', 'vnc': 52},
-    {'name': 'stranger', 'mac': '52:54:00:78:08:99', 'ip': None, 'firmware': 'bios', 'vnc': 53},
+    {'name': 'seat3', 'mac': '52:54:00:78:08:33', 'ip': '10.78.0.33', 'firmware': 'uefi-sb', 'vnc': 53},
+    {'name': 'stranger', 'mac': '52:54:00:78:08:99', 'ip': None, 'firmware': 'bios', 'vnc': 54},
+    {'name': 'stranger-sb', 'mac': '52:54:00:78:08:98', 'ip': None, 'firmware': 'uefi-sb', 'vnc': 55},
 ]
+# The site's own DHCP server (the 2007 design: "a DHCP server already exists").
+SITE_DHCP = {'namespace': 'vdisite', 'address': '10.78.0.3', 'mac': '52:54:00:78:08:03',
+             'pool': ('10.78.0.100', '10.78.0.199')}
 STARTED = time.monotonic()
 
 
@@ -68,10 +89,10 @@ def stage(name, args, log, **kwargs):
     say('%s: done in %.0f s' % (name, time.monotonic() - started))
 
 
-def ssh(command):
+def ssh(command, stdin=None):
     return subprocess.run(['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
                            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', 'root@' + SERVER_ADDRESS, command],
-                          capture_output=True, text=True, check=False)
+                          input=stdin, capture_output=True, text=True, check=False)
 
 
 def monitor(client, command):
@@ -127,24 +148,79 @@ def vnc_clients(guest):
     return [connection.rsplit(':', 1)[0] for connection in vnc_connections(guest)]
 
 
-def start_client(client):
-    tap = 'vdilab%s' % client['name'][-1] if client['name'][-1].isdigit() else 'vdilabx'
+def add_tap(tap):
     subprocess.run(['ip', 'link', 'delete', tap], capture_output=True, check=False)
     subprocess.run(['ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap'], check=True)
     subprocess.run(['ip', 'link', 'set', tap, 'master', BRIDGE, 'up'], check=True)
+
+
+def pc_args(client, tap, variables, firmware=None):
+    """QEMU arguments of a PXE-booting PC with the client's MAC and firmware kind (its own
+    firmware variables in `variables`, a fresh copy of the kind's template each power-on)."""
+    machine, code, template, option_rom = FIRMWARE[firmware or client['firmware']]
+    nic = 'virtio-net-pci,netdev=n0,mac=%s' % client['mac'] + ('' if option_rom else ',romfile=')
+    args = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-boot', 'n'] + machine + [
+        '-netdev', 'tap,id=n0,ifname=%s,script=no,downscript=no' % tap, '-device', nic, '-vga', 'std']
+    if code:
+        shutil.copy(OVMF + template, variables)
+        args += ['-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=' + OVMF + code,
+                 '-drive', 'if=pflash,format=raw,unit=1,file=%s' % variables]
+    return args
+
+
+def start_client(client, firmware=None):
+    """Power the PC on (again): a PC that is on is switched off first."""
+    stop_client(client)
+    tap = 'vdilab%d' % CLIENTS.index(client)
+    add_tap(tap)
     (STATE / ('%s.tap' % client['name'])).write_text(tap)
-    args = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-boot', 'n', '-name', 'lab-' + client['name'],
-            '-netdev', 'tap,id=n0,ifname=%s,script=no,downscript=no' % tap,
-            '-device', 'virtio-net-pci,netdev=n0,mac=%s' % client['mac'], '-vga', 'std',
-            '-vnc', '127.0.0.1:%d' % client['vnc'], '-monitor', 'unix:%s,server,nowait' % (STATE / ('%s.monitor' % client['name'])),
-            '-serial', 'file:%s' % (LOGS / ('%s.serial' % client['name'])),
-            '-daemonize', '-pidfile', str(STATE / ('%s.pid' % client['name']))]
-    if client['firmware'] == 'uefi':
-        variables = STATE / ('%s.vars.fd' % client['name'])
-        shutil.copy(OVMF_VARS, variables)
-        args += ['-drive', 'if=pflash,format=raw,readonly=on,file=' + OVMF, '-drive', 'if=pflash,format=raw,file=%s' % variables]
-    subprocess.run(args, check=True)
+    serial = LOGS / ('%s.serial' % client['name'])
+    serial.unlink(missing_ok=True)
+    args = pc_args(client, tap, STATE / ('%s.vars.fd' % client['name']), firmware) + [
+        '-name', 'lab-' + client['name'], '-vnc', '127.0.0.1:%d' % client['vnc'],
+        '-monitor', 'unix:%s,server,nowait' % (STATE / ('%s.monitor' % client['name'])),
+        '-serial', 'file:%s' % serial, '-daemonize', '-pidfile', str(STATE / ('%s.pid' % client['name']))]
     (STATE / ('%s.started' % client['name'])).write_text(str(time.time()))
+    subprocess.run(args, check=True)
+
+
+def serial_text(client):
+    """What the PC's firmware, boot loaders and kernel wrote to its serial port so far."""
+    try:
+        return (LOGS / ('%s.serial' % client['name'])).read_text(errors='replace')
+    except OSError:
+        return ''
+
+
+def wait_for_session(client, earlier=(), timeout=240):
+    """True once the client's seat VM lists a VNC connection from it that it did not list before."""
+    guest = 'vdi-' + client['name']
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c.startswith(client['ip'] + ':') for c in set(vnc_connections(guest)) - set(earlier)):
+            return True
+        time.sleep(2)
+    return False
+
+
+def boot(client, timeout=240, firmware=None):
+    """Power a PC on and wait until its seat VM shows its session (an unregistered PC: until it has
+    had time to show its screen). Returns the seconds it took, or None."""
+    earlier = vnc_connections('vdi-' + client['name']) if client['ip'] else []
+    started = time.monotonic()
+    say('power on %s (%s, MAC %s); watch it: vncviewer 127.0.0.1::%d'
+        % (client['name'], (firmware or client['firmware']).upper(), client['mac'], 5900 + client['vnc']))
+    start_client(client, firmware)
+    if not client['ip']:
+        # Nothing server-side shows an unregistered PC's screen: give it the time a seat needs.
+        time.sleep(min(timeout, 45))
+        return None
+    if wait_for_session(client, earlier, timeout):
+        took = time.monotonic() - started
+        say('%s: its seat VM shows a VNC connection from %s, %.0f s after power-on' % (client['name'], client['ip'], took))
+        return took
+    say('%s: no session after %d s (see %s)' % (client['name'], timeout, LOGS / ('%s.serial' % client['name'])))
+    return None
 
 
 def client_status(client):
@@ -157,9 +233,53 @@ def client_status(client):
     return status
 
 
-def up(timeout):
+def fleet_clients():
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    return yaml.safe_load(INVENTORY.read_text())['clients']
+
+
+def site_dhcp_up():
+    """The site's DHCP server: plain DHCP, one reservation per seat of the fleet, a pool for the
+    rest, no PXE options. Not this project's code: Debian's dnsmasq, in a namespace of its own."""
+    site_dhcp_down()
+    subprocess.run([sys.executable, str(TESTHOSTS), 'ns-up', SITE_DHCP['namespace'], SITE_DHCP['address'], SITE_DHCP['mac']],
+                   check=True, env=environment())
+    args = ['ip', 'netns', 'exec', SITE_DHCP['namespace'], 'dnsmasq', '--port=0', '--interface=eth0', '--bind-interfaces',
+            '--dhcp-authoritative', '--dhcp-range=%s,%s,255.255.255.0,10m' % SITE_DHCP['pool'], '--log-dhcp',
+            '--log-facility=%s' % (LOGS / 'site-dhcp.log'), '--pid-file=%s' % (STATE / 'site-dhcp.pidfile'),
+            '--dhcp-leasefile=%s' % (STATE / 'site-dhcp.leases')]
+    args += ['--dhcp-host=%s,%s' % (client['mac'], client['ip']) for client in fleet_clients().values() if 'ip' in client]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    subprocess.run(args, check=True)
+    say('site DHCP server (dnsmasq, no PXE options) on %s in namespace %s' % (SITE_DHCP['address'], SITE_DHCP['namespace']))
+
+
+def site_dhcp_down():
+    try:
+        os.kill(int((STATE / 'site-dhcp.pidfile').read_text()), 15)
+    except (OSError, ValueError):
+        pass
+    (STATE / 'site-dhcp.pidfile').unlink(missing_ok=True)
+    subprocess.run([sys.executable, str(TESTHOSTS), 'ns-down', SITE_DHCP['namespace']], capture_output=True, check=False)
+
+
+def dhcp_mode(mode):
+    """proxy: the site's DHCP server hands out addresses, the VDI server answers PXE only; full:
+    the VDI server is the only DHCP server. Applies the dhcp_proxy role alone."""
+    if mode == 'full':
+        site_dhcp_down()
+    stage('the VDI server in %s DHCP mode' % mode,
+          ['ansible-playbook', '-i', str(INVENTORY), str(REPO / 'lab' / 'dhcp-mode.yml'), '-e', 'dhcp_proxy_mode=' + mode],
+          'dhcp-%s.log' % mode)
+    if mode == 'proxy':
+        site_dhcp_up()
+    (STATE / 'dhcp-mode').write_text(mode)
+
+
+def up(timeout, mode='proxy'):
     STATE.mkdir(parents=True, exist_ok=True)
-    if any(STATE.glob('*.pid')):
+    if any(STATE.glob('*.pid')) or (STATE / 'site-dhcp.pidfile').exists():
         say('an earlier lab is still up: taking it down first')
         down()
     stage('build the demo seat desktop', [sys.executable, str(REPO / 'tests' / 'tools' / 'build_demo_guest.py'),
@@ -169,20 +289,15 @@ def up(timeout):
     stage('prepare the server', ['ansible-playbook', '-i', str(INVENTORY), str(REPO / 'lab' / 'prepare.yml')], 'prepare.log')
     site = ['ansible-playbook', '-i', str(INVENTORY), str(REPO / 'playbooks' / 'site.yml')]
     stage('site.yml: image, seat VMs, boot services', site, 'site.log')
-    for client in CLIENTS:
-        say('power on %s (%s, MAC %s); watch it: vncviewer 127.0.0.1::%d'
-            % (client['name'], client['firmware'].upper(), client['mac'], 5900 + client['vnc']))
-        start_client(client)
-    deadline = time.monotonic() + timeout
-    waiting = [c for c in CLIENTS if c['ip']]
-    while waiting and time.monotonic() < deadline:
-        time.sleep(3)
-        for client in list(waiting):
-            if client_status(client)['connected']:
-                say('%s: its seat VM shows a VNC connection from %s' % (client['name'], client['ip']))
-                waiting.remove(client)
+    if mode == 'full':
+        dhcp_mode('full')
+    else:
+        site_dhcp_up()
+        (STATE / 'dhcp-mode').write_text('proxy')
+    # One PC after another: each boots on the same 2 cores as the server and the seat VMs.
+    missing = [client['name'] for client in CLIENTS if boot(client, timeout) is None and client['ip']]
     report()
-    return 1 if waiting else 0
+    return 1 if missing else 0
 
 
 def report():
@@ -197,7 +312,7 @@ def report():
             state = 'connected to its seat VM' if status['connected'] else 'NOT connected (see %s)' % (LOGS / ('%s.serial' % client['name']))
         else:
             state = 'unregistered: should show the "not registered" screen'
-        say('%-8s %-4s %s; screen %s; watch live: vncviewer 127.0.0.1::%d'
+        say('%-11s %-9s %s; screen %s; watch live: vncviewer 127.0.0.1::%d'
             % (client['name'], client['firmware'].upper(), state, status['screen'], 5900 + client['vnc']))
     (STATE / 'status.json').write_text(json.dumps(statuses, indent=1) + '\n')
     return statuses
@@ -211,36 +326,51 @@ def server_up():
         return False
 
 
-def stop_clients():
-    for pid_file in STATE.glob('*.pid'):
-        try:
-            pid = int(pid_file.read_text())
-            os.kill(pid, 15)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and os.path.exists('/proc/%d' % pid):
-                time.sleep(0.2)
-        except (OSError, ValueError):
-            pass
-        # QEMU removes its own PID file when it ends.
-        pid_file.unlink(missing_ok=True)
-    for tap_file in STATE.glob('*.tap'):
+def stop_client(client):
+    pid_file = STATE / ('%s.pid' % client['name'])
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 15)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.path.exists('/proc/%d' % pid):
+            time.sleep(0.2)
+    except (OSError, ValueError):
+        pass
+    # QEMU removes its own PID file when it ends.
+    pid_file.unlink(missing_ok=True)
+    tap_file = STATE / ('%s.tap' % client['name'])
+    if tap_file.exists():
         subprocess.run(['ip', 'link', 'delete', tap_file.read_text().strip()], capture_output=True, check=False)
         tap_file.unlink()
 
 
+def stop_clients():
+    for client in CLIENTS:
+        stop_client(client)
+
+
 def down():
     stop_clients()
+    site_dhcp_down()
     subprocess.run([sys.executable, str(TESTHOSTS), 'down', SERVER], capture_output=True, check=False)
     say('lab down: clients stopped, taps removed, server host %s removed' % SERVER)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('action', choices=['up', 'status', 'down'])
-    parser.add_argument('--timeout', type=int, default=300, help='seconds to wait for the seats to connect')
+    parser.add_argument('action', choices=['up', 'status', 'down', 'dhcp'])
+    parser.add_argument('mode', nargs='?', choices=['proxy', 'full'], help='with dhcp: the DHCP set-up to switch to')
+    parser.add_argument('--timeout', type=int, default=240, help='seconds to wait for each seat to connect')
+    parser.add_argument('--dhcp', choices=['proxy', 'full'], default='proxy',
+                        help='proxy: a site DHCP server and the VDI server as proxy DHCP (default); full: the VDI server alone')
     args = parser.parse_args()
     if args.action == 'up':
-        return up(args.timeout)
+        return up(args.timeout, args.dhcp)
+    if args.action == 'dhcp':
+        if not args.mode:
+            parser.error('dhcp needs a mode: proxy or full')
+        dhcp_mode(args.mode)
+        return 0
     if args.action == 'status':
         print(json.dumps(report(), indent=1))
         return 0

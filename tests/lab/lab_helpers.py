@@ -18,7 +18,7 @@ import lab  # noqa: E402  pylint: disable=wrong-import-position
 import vnc_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 SEATS = {client['name']: client for client in lab.CLIENTS if client['ip']}
-STRANGER = next(client for client in lab.CLIENTS if not client['ip'])
+STRANGERS = {client['name']: client for client in lab.CLIENTS if not client['ip']}
 SCRATCH = REPO / 'build' / 'lab' / 'test'
 
 
@@ -27,7 +27,7 @@ def lab_session():
     if os.environ.get('LAB_REUSE') and lab.server_up():
         yield 0
         return
-    result = subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up', '--timeout', '420'], check=False)
+    result = subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up', '--timeout', '240'], check=False)
     try:
         yield result.returncode
     finally:
@@ -63,8 +63,8 @@ def seat_screen(seat, name=None, text=None):
     return target
 
 
-def client_screen(seat):
-    return lab.screendump(SEATS.get(seat, STRANGER), SCRATCH / ('%s-client.png' % seat))
+def client_screen(name):
+    return lab.screendump(SEATS.get(name) or STRANGERS[name], SCRATCH / ('%s-client.png' % name))
 
 
 # A viewer's cursor or the desktop's text cursor: the only difference allowed.

@@ -1,17 +1,19 @@
 """The real boot test: the built-in lab's PCs network-boot and each shows its own seat's VM.
 
-Runs lab/lab.py up (a VDI server set up by site.yml, a BIOS seat, a UEFI seat and an unregistered
-PC, all QEMU under TCG booting over PXE), then checks from outside: the client's screen (QEMU
-screendump) equals its seat VM's screen captured independently over VNC with the seat's password
-and differs from the other seat's; keys sent to the client reach its seat VM; the unregistered PC
-shows "not registered" and opens no desktop; a seat whose VM is restarted reconnects by itself.
-The lab is removed afterwards (its screens stay under build/lab/screens/).
+Runs lab/lab.py up (a site DHCP server, a VDI server set up by site.yml in proxy DHCP mode beside
+it, and PCs under TCG booting over PXE: a BIOS seat, a UEFI seat on the firmware's own PXE, a UEFI
+seat with Secure Boot on, and two unregistered PCs, BIOS and Secure Boot), then checks from
+outside: the client's screen (QEMU screendump) equals its seat VM's screen captured independently
+over VNC with the seat's password and differs from another seat's; keys sent to the client reach
+its seat VM; the addresses came from the site's DHCP server; the unregistered PCs show "not
+registered" and open no desktop; a seat whose VM is restarted reconnects by itself. The lab is
+removed afterwards (its screens stay under build/lab/screens/).
 """
 
 from __future__ import annotations
 
 import pytest
-from lab_helpers import CURSOR_PIXELS, SEATS, STRANGER, client_screen, lab, mismatch, seat_screen, vnc_check, wait_for
+from lab_helpers import CURSOR_PIXELS, SEATS, STRANGERS, client_screen, lab, mismatch, seat_screen, vnc_check, wait_for
 
 
 def test_every_seat_connects(running_lab):
@@ -46,12 +48,22 @@ def test_keys_typed_on_the_client_reach_its_seat_vm(running_lab, seat):
     assert wait_for(arrived, 30, 3), '%s: "typed: %s" never appeared on its seat VM' % (seat, word)
 
 
-def test_unregistered_pc_gets_no_desktop(running_lab):
-    screen = str(client_screen('stranger'))
+@pytest.mark.parametrize('seat', sorted(SEATS), ids=lambda s: '%s-%s' % (s, SEATS[s]['firmware']))
+def test_the_address_came_from_the_site_dhcp_server(running_lab, seat):
+    # The 2007 network: the site's DHCP server leases the addresses; the VDI server only answers PXE.
+    log = (lab.LOGS / 'site-dhcp.log').read_text()
+    assert 'DHCPACK(eth0) %s %s' % (SEATS[seat]['ip'], SEATS[seat]['mac']) in log, log[-2000:]
+    journal = lab.ssh('journalctl -q -u vdi-dhcp --no-pager').stdout
+    assert 'DHCPACK' not in journal, 'the VDI server leased an address in proxy mode:\n%s' % journal[-2000:]
+
+
+@pytest.mark.parametrize('name', sorted(STRANGERS), ids=lambda s: '%s-%s' % (s, STRANGERS[s]['firmware']))
+def test_unregistered_pc_gets_no_desktop(running_lab, name):
+    screen = str(client_screen(name))
     found, seen = vnc_check.shows(screen, 'NOT REGISTERED')
     assert found, 'the unregistered PC shows: %s' % seen
     mac_seen = vnc_check.fold(seen).replace(' ', '')
-    assert vnc_check.fold(STRANGER['mac']) in mac_seen, 'its MAC is not on screen: %s' % seen
+    assert vnc_check.fold(STRANGERS[name]['mac']) in mac_seen, 'its MAC is not on screen: %s' % seen
     seat_addresses = {client['ip'] for client in SEATS.values()}
     for seat in SEATS:
         assert set(lab.vnc_clients('vdi-' + seat)) <= seat_addresses | {'10.78.0.1'}

@@ -1,4 +1,4 @@
-"""site.yml on a running system: adding one seat to the fleet creates that seat's VM, boot entry,
+"""site.yml on a running system: adding one seat to the fleet creates that seat's VM, boot entries,
 rsync module and firewall rule, and leaves every other seat's VM, entry and overlay untouched."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import subprocess
 import yaml
 from lab_helpers import REPO, SCRATCH, lab
 
-NEW = {'name': 'seat3', 'mac': '52:54:00:78:08:33', 'ip': '10.78.0.33'}
+NEW = {'name': 'seat4', 'mac': '52:54:00:78:08:34', 'ip': '10.78.0.34'}
 
 
 def fingerprint(seat, mac):
     """What must not change for a seat another seat is added beside: its VM's process and the
     modification times of its boot entry and overlay files."""
-    entry = '/srv/tftp/pxelinux.cfg/01-' + mac.replace(':', '-')
+    entries = '/srv/tftp/pxelinux.cfg/01-%s /srv/tftp/grub/grub.cfg-01-%s' % (mac.replace(':', '-'), mac.replace(':', '-'))
     command = ("cat /run/libvirt/qemu/vdi-%s.pid; echo; stat -c '%%n %%Y' %s /srv/vdi/overlays/%s/etc/hostname "
-               "/srv/vdi/overlays/%s/etc/vdi/seat.conf /srv/vdi/overlays/%s/etc/vdi/password") % (seat, entry, seat, seat, seat)
+               "/srv/vdi/overlays/%s/etc/vdi/seat.conf /srv/vdi/overlays/%s/etc/vdi/password") % (seat, entries, seat, seat, seat)
     return lab.ssh(command).stdout
 
 
@@ -29,7 +29,7 @@ def test_adding_a_seat_touches_no_other_seat(running_lab):
     inventory.write_text(yaml.safe_dump(fleet))
     before = {seat: fingerprint(seat, client['mac']) for seat, client in
               ((name, data) for name, data in fleet['clients'].items() if name != NEW['name'])}
-    assert all(len(value.splitlines()) == 5 for value in before.values()), before
+    assert all(len(value.splitlines()) == 6 for value in before.values()), before
 
     result = subprocess.run(['ansible-playbook', '-i', str(inventory), str(REPO / 'playbooks' / 'site.yml')],
                             capture_output=True, text=True, env=lab.environment(), timeout=1200, check=False)
@@ -38,8 +38,9 @@ def test_adding_a_seat_touches_no_other_seat(running_lab):
 
     after = {seat: fingerprint(seat, fleet['clients'][seat]['mac']) for seat in before}
     assert after == before
-    state = lab.ssh('virsh domstate vdi-seat3; ls /srv/tftp/pxelinux.cfg/; grep -c "^\\[seat3\\]" /etc/rsyncd.conf; '
+    state = lab.ssh('virsh domstate vdi-seat4; ls /srv/tftp/pxelinux.cfg/ /srv/tftp/grub/; grep -c "^\\[seat4\\]" /etc/rsyncd.conf; '
                     'nft list set inet thinclient_vdi display_access').stdout
     assert 'running' in state
-    assert '01-52-54-00-78-08-33' in state
-    assert '10.78.0.33 . 5933' in state
+    assert '01-52-54-00-78-08-34' in state
+    assert 'grub.cfg-01-52-54-00-78-08-34' in state
+    assert '10.78.0.34 . 5934' in state

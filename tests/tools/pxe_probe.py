@@ -1,9 +1,10 @@
 """Asks for a network boot the way a PXE ROM does, and prints what the DHCP servers answered.
 
 Run inside a network namespace whose interface is on the seats' network:
-  ip netns exec NS python3 pxe_probe.py --interface IF --mac MAC --arch 0|7 [--seconds 4]
+  ip netns exec NS python3 pxe_probe.py --interface IF --mac MAC --arch 0|7 [--ipxe] [--seconds 4]
 
-Sends DHCPDISCOVER with the PXE options (60 PXEClient, 93 client architecture, 94, 97), collects
+Sends DHCPDISCOVER with the PXE options (60 PXEClient, 93 client architecture, 94, 97; with
+--ipxe also the user class 77 "iPXE" that iPXE ROMs send), collects
 every offer, and when a proxy offer carries no file name, follows it with the DHCPREQUEST to port
 4011 that a ROM sends to learn the boot file. Prints one JSON object:
 {"offers": [{"server": ..., "yiaddr": ..., "file": ..., "next_server": ..., "vendor_class": ...}, ...]}
@@ -31,13 +32,13 @@ def option(code, value):
     return bytes([code, len(value)]) + value
 
 
-def packet(message_type, mac, xid, arch, extra=b'', ciaddr='0.0.0.0'):
+def packet(message_type, mac, xid, arch, extra=b'', ciaddr='0.0.0.0', ipxe=False):
     vendor = ('PXEClient:Arch:%05d:UNDI:002001' % arch).encode()
     head = struct.pack('!BBBBIHH4s4s4s4s16s64s128s', 1, 1, 6, 0, xid, 0, 0x8000, socket.inet_aton(ciaddr),
                        bytes(4), bytes(4), bytes(4), mac + bytes(10), bytes(64), bytes(128))
     options = (option(53, bytes([message_type])) + option(60, vendor) + option(93, struct.pack('!H', arch))
                + option(94, b'\x01\x02\x01') + option(97, b'\x00' + bytes(range(16)))
-               + option(55, bytes([1, 3, 43, 60, 66, 67])) + extra + b'\xff')
+               + option(55, bytes([1, 3, 43, 60, 66, 67])) + (option(77, b'iPXE') if ipxe else b'') + extra + b'\xff')
     return head + MAGIC + options
 
 
@@ -79,7 +80,7 @@ def receive(sock, xid, seconds, wanted_type):
             answers.append(reply)
 
 
-def boot_file_from_proxy(interface, mac, arch, offer, server):
+def boot_file_from_proxy(interface, mac, arch, offer, server, ipxe):
     """The ROM's second step: ask the proxy on port 4011 for the file of the first menu item."""
     menu = sub_options(offer['options'].get(43, b'')).get(PXE_BOOT_MENU, b'')
     xid = random.getrandbits(32)
@@ -89,7 +90,7 @@ def boot_file_from_proxy(interface, mac, arch, offer, server):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, interface.encode())
         sock.bind((own, 4011))
-        sock.sendto(packet(REQUEST, mac, xid, arch, extra, ciaddr=own), (server, 4011))
+        sock.sendto(packet(REQUEST, mac, xid, arch, extra, ciaddr=own, ipxe=ipxe), (server, 4011))
         acks = receive(sock, xid, 3, ACK)
     return acks[0] if acks else None
 
@@ -115,6 +116,7 @@ def main():
     parser.add_argument('--interface', required=True)
     parser.add_argument('--mac', required=True)
     parser.add_argument('--arch', type=int, default=0, help='0 BIOS, 7 UEFI x86-64')
+    parser.add_argument('--ipxe', action='store_true', help='say so in the user class, as iPXE ROMs do')
     parser.add_argument('--seconds', type=float, default=4)
     args = parser.parse_args()
     mac = bytes.fromhex(args.mac.replace(':', '').replace('-', ''))
@@ -124,7 +126,7 @@ def main():
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, args.interface.encode())
         sock.bind(('0.0.0.0', 68))
-        sock.sendto(packet(DISCOVER, mac, xid, args.arch), ('255.255.255.255', 67))
+        sock.sendto(packet(DISCOVER, mac, xid, args.arch, ipxe=args.ipxe), ('255.255.255.255', 67))
         offers = receive(sock, xid, args.seconds, OFFER)
     results = []
     for offer in offers:
@@ -133,7 +135,7 @@ def main():
         # A proxy offer without a file name (a boot menu for BIOS, nothing but siaddr for UEFI
         # since dnsmasq 2.76) is followed, as by a ROM, by a request to port 4011.
         if proxy and not offer['file']:
-            ack = boot_file_from_proxy(args.interface, mac, args.arch, offer, result['server'])
+            ack = boot_file_from_proxy(args.interface, mac, args.arch, offer, result['server'], args.ipxe)
             if ack:
                 result = dict(describe(ack, 'proxy-4011'), server=result['server'], yiaddr=result['yiaddr'])
         results.append(result)

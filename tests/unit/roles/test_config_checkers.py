@@ -47,6 +47,26 @@ def test_pxelinux_entry_checker(change, problem):
     assert (found is None) if problem is None else (problem in found), found
 
 
+GOOD_GRUB_ENTRY = """# managed
+linux /vmlinuz rooturl=http://10.0.0.2:9000/root.squashfs vdi.port=5911 init=/start BOOTIF=01-52-54-00-00-00-11
+initrd /initrd.img
+boot
+"""
+
+
+@pytest.mark.parametrize('change, problem', [
+    ((), None),
+    (('init=/start', 'init=/start vnc.password=hunter2'), 'a secret must not be on a kernel line'),
+    (('init=/start', 'init=/start ' + 'x' * 2100), 'kernel line of'),
+    (('boot\n', ''), 'must end by booting a kernel'),
+    (('initrd /initrd.img\n', ''), 'must end by booting a kernel'),
+])
+def test_grub_entry_checker(change, problem):
+    text = GOOD_GRUB_ENTRY.replace(*change) if change else GOOD_GRUB_ENTRY
+    found = PXELINUX.check_grub(text.splitlines())
+    assert (found is None) if problem is None else (problem in found), found
+
+
 @pytest.mark.parametrize('module, problem', [
     ('[client1]\n path = {path}\n hosts allow = 10.0.0.11\n', None),
     ('[client1]\n path = {path}/missing\n', 'is not a directory'),
