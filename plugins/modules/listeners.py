@@ -39,6 +39,16 @@ options:
     type: list
     elements: str
     default: []
+  fail_on_clash:
+    description:
+      - Fail when another program holds the port, with one message that names O(owner), the
+        protocol, the port, where, and the programs that hold it.
+    type: bool
+    default: false
+  owner:
+    description: Who needs the port (a role or variable name), named first in the message of O(fail_on_clash).
+    type: str
+    default: listeners
 attributes:
   check_mode:
     support: full
@@ -58,6 +68,14 @@ EXAMPLES = r"""
     port: 9000
     address: 192.168.0.2
     allowed: [nginx]
+
+- name: Refuse port 9000 when a program other than nginx holds it
+  thinclient.vdi.listeners:
+    port: 9000
+    address: 192.168.0.2
+    allowed: [nginx]
+    fail_on_clash: true
+    owner: httpd
   register: httpd_port_check
 
 - name: Refuse a port that another program holds
@@ -110,6 +128,11 @@ def parse(output, port):
     return sockets
 
 
+def clash_message(owner, protocol, port, where, clashing):
+    programs = sorted({entry['program'] for entry in clashing})
+    return '%s: %s port %d on %s is held by %s.' % (owner, protocol.upper(), port, where, ', '.join(programs))
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -118,6 +141,8 @@ def main():
             'address': {'type': 'str', 'default': '0.0.0.0'},
             'interface': {'type': 'str'},
             'allowed': {'type': 'list', 'elements': 'str', 'default': []},
+            'fail_on_clash': {'type': 'bool', 'default': False},
+            'owner': {'type': 'str', 'default': 'listeners'},
         },
         supports_check_mode=True,
     )
@@ -136,6 +161,9 @@ def main():
                 if entry['program'] not in module.params['allowed']
                 and (entry['address'] in WILDCARDS or wanted in WILDCARDS or entry['address'] == wanted)
                 and not (entry['device'] and interface and entry['device'] != interface)]
+    if clashing and module.params['fail_on_clash']:
+        module.fail_json(msg=clash_message(module.params['owner'], module.params['protocol'], port, interface or wanted, clashing),
+                         sockets=sockets, clashing=clashing, clash=True)
     module.exit_json(changed=False, sockets=sockets, clashing=clashing, clash=bool(clashing))
 
 

@@ -24,3 +24,9 @@ def test_sockets_on_the_port_with_their_programs():
 
 def test_device_bound_socket_is_recognised():
     assert listeners.parse(SS_UDP, 67) == [{'address': '0.0.0.0', 'device': 'host0', 'port': 67, 'program': 'dnsmasq'}]
+
+
+def test_a_clash_is_one_message_naming_who_needs_the_port_and_who_holds_it():
+    clashing = listeners.parse(SS_TCP, 9000)
+    assert listeners.clash_message('httpd', 'tcp', 9000, '10.78.0.2', clashing) == \
+        'httpd: TCP port 9000 on 10.78.0.2 is held by nginx, python3.'
