@@ -20,17 +20,18 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
+.PHONY: help check test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
 
 help:
 	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
 	@echo "make lab-down       remove everything make lab made"
 	@echo "make lab-test       the real boot and isolation tests in the lab (LAB_REUSE=1: on a lab already up)"
-	@echo "make test           everything CI runs: unit, CLI/golden, sanity, lint, galaxy, molecule, the lab"
+	@echo "make check          the fast tier (minutes): unit, CLI/golden, sanity, lint"
+	@echo "make test           everything CI runs: the fast tier, galaxy, molecule, the lab"
 	@echo "make unit           unit tests of the fleet plugin (seconds)"
 	@echo "make cli            ansible-inventory golden output and error messages, ansible-doc"
 	@echo "make sanity         ansible-test sanity, offline"
-	@echo "make lint           ansible-lint, production profile"
+	@echo "make lint           the pre-commit hooks: ruff, yamllint, shellcheck, ansible-lint (production)"
 	@echo "make galaxy         build the collection tarball and install it"
 	@echo "make molecule       every molecule scenario (real hosts: systemd-nspawn on a bridge)"
 	@echo "make molecule-boot  the boot-services scenario only"
@@ -43,8 +44,13 @@ help:
 	@echo "make benchmark-image benchmarks/image.py (image sizes, build times, root formats booted under TCG)"
 	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
 
-test: deps venv collections sanity-bootstrap
-	$(PYTEST) tests
+# The fast tier first: a mistake there stops the run before molecule and the lab spend half an hour.
+test: check
+	$(PYTEST) tests/quality -k galaxy
+	$(PYTEST) tests/molecule tests/lab
+
+check: deps venv collections sanity-bootstrap
+	$(PYTEST) tests/unit tests/cli tests/quality -k 'not galaxy'
 
 unit: venv
 	$(PYTEST) tests/unit

@@ -1,13 +1,15 @@
-"""ansible-lint with the production profile, and the changelog fragments."""
+"""The pre-commit hooks (ruff, yamllint, shellcheck, ansible-lint with the production profile) over
+the whole tree, and the changelog fragments."""
 
 from __future__ import annotations
 
 from project import REPO
 
 
-def test_ansible_lint_production_profile(run):
-    output = run(['ansible-lint', '--profile', 'production', '--nocolor'], REPO)
-    assert 'Passed' in output
+def test_pre_commit_hooks(run):
+    output = run(['pre-commit', 'run', '--all-files', '--color', 'never'], REPO)
+    for hook in ('ruff', 'yamllint', 'shellcheck', 'ansible-lint'):
+        assert hook in output and 'Failed' not in output, output
 
 
 def test_changelog_fragments(run):
