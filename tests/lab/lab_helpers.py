@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'lab'))
@@ -17,6 +18,8 @@ import lab  # noqa: E402  pylint: disable=wrong-import-position
 # vnc_check is re-exported to the tests.
 import vnc_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
+SERVER_VARS = yaml.safe_load(lab.INVENTORY.read_text())['servers'][lab.SERVER]['vars']
+HTTP_PORT, RSYNC_PORT = SERVER_VARS['httpd_port'], SERVER_VARS['rsyncd_port']
 SEATS = {client['name']: client for client in lab.CLIENTS if client['ip']}
 STRANGERS = {client['name']: client for client in lab.CLIENTS if not client['ip']}
 SCRATCH = REPO / 'build' / 'lab' / 'test'

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from lab_helpers import REPO, SCRATCH, SEATS, lab, seat_password_file, seat_secret
+from lab_helpers import HTTP_PORT, REPO, RSYNC_PORT, SCRATCH, SEATS, lab, seat_password_file, seat_secret
 
 TESTHOSTS = str(REPO / 'tests' / 'tools' / 'testhosts.py')
 SERVER = lab.SERVER_ADDRESS
@@ -58,7 +58,7 @@ def fetched(name):
 def rsync_read(namespace, seat):
     """(exit status, content) of the seat's password file fetched from its rsync module."""
     target = fetched('rsync-%s-%s' % (namespace, seat))
-    result = in_ns(namespace, ['rsync', '--timeout=10', 'rsync://%s:9100/%s/etc/vdi/password' % (SERVER, seat), str(target)])
+    result = in_ns(namespace, ['rsync', '--timeout=10', 'rsync://%s:%d/%s/etc/vdi/password' % (SERVER, RSYNC_PORT, seat), str(target)])
     return result.returncode, target.read_text() if target.exists() else ''
 
 
@@ -111,7 +111,7 @@ def test_tftp_takes_no_upload(posers):
 def test_http_serves_images_read_only(posers, method, path):
     result = in_ns(posers['seat1'], ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', method,
                                      '--data-binary' if method == 'PUT' else '-H', 'x' if method == 'PUT' else 'X-Test: 1',
-                                     'http://%s:9000%s' % (SERVER, path)])
+                                     'http://%s:%d%s' % (SERVER, HTTP_PORT, path)])
     assert result.stdout in ('403', '404', '405'), '%s %s answered %s' % (method, path, result.stdout)
 
 
@@ -152,3 +152,14 @@ def test_a_bad_rule_set_leaves_the_old_one_in_force(posers):
     assert lab.ssh('nft list table inet thinclient_vdi').stdout == before
     assert '10.78.0.300' not in lab.ssh('cat /etc/thinclient-vdi/firewall.nft').stdout
     assert rfb_banner(posers['seat2'], display_port('seat1')).startswith('unreachable')
+
+
+def test_the_boot_services_ports_are_the_ones_the_roles_use(posers):
+    # The lab runs the image and rsync servers on non-default ports (inventory/lab.fleet.yml): the
+    # firewall, the boot entries and the seats must follow those roles' settings, not copies.
+    table = lab.ssh('nft list table inet thinclient_vdi').stdout
+    assert 'tcp dport { %d, %d } jump boot' % (HTTP_PORT, RSYNC_PORT) in table, table
+    entry = tftp_read(posers['seat1'], 'pxelinux.cfg/01-' + SEATS['seat1']['mac'].replace(':', '-'))
+    assert 'rooturl=http://%s:%d/' % (SERVER, HTTP_PORT) in entry and 'postboot=rsync://%s:%d/seat1' % (SERVER, RSYNC_PORT) in entry, entry
+    listening = lab.ssh('ss -ltn').stdout
+    assert ':%d ' % HTTP_PORT in listening and ':%d ' % RSYNC_PORT in listening, listening
