@@ -70,7 +70,7 @@ EXAMPLES = r"""
     files:
       01-52-54-00-00-00-11: "DEFAULT seat\n"
     prune: '^01-([0-9a-f]{2}-){5}[0-9a-f]{2}$'
-    validate: python3 /usr/local/lib/thinclient-vdi/check-pxelinux-entry %s
+    validate: python3 /usr/local/lib/thinclient-vdi/check_boot_entry.py %s
 """
 
 RETURN = r"""

@@ -18,8 +18,8 @@ def _load(path):
     return module
 
 
-PXELINUX = _load(ROLES / 'tftp' / 'files' / 'check-pxelinux-entry')
-RSYNCD = _load(ROLES / 'rsyncd' / 'files' / 'check-rsyncd-conf')
+PXELINUX = _load(ROLES / 'tftp' / 'files' / 'check_boot_entry.py')
+RSYNCD = _load(ROLES / 'rsyncd' / 'files' / 'check_rsyncd_conf.py')
 
 GOOD_ENTRY = """# managed
 DEFAULT seat

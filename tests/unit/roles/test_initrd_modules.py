@@ -1,4 +1,4 @@
-"""build-initrd's module list: dependencies first, and the PCI devices that make a driver needed."""
+"""build_initrd.py's module list: dependencies first, and the PCI devices that make a driver needed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-BUILDER = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'initrd' / 'files' / 'build-initrd'
+BUILDER = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'initrd' / 'files' / 'build_initrd.py'
 
 
 def _load(path):

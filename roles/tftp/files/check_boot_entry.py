@@ -1,7 +1,7 @@
 """Checks a boot entry before it replaces the served one (installed by thinclient.vdi.tftp).
 
-usage: check-pxelinux-entry FILE          a pxelinux.cfg entry
-       check-pxelinux-entry --grub FILE   a GRUB entry (after grub-script-check, which checks syntax only)
+usage: check_boot_entry.py FILE          a pxelinux.cfg entry
+       check_boot_entry.py --grub FILE   a GRUB entry (after grub-script-check, which checks syntax only)
 Refuses unknown directives, a DEFAULT without its LABEL, a LABEL without a kernel, a GRUB entry
 that boots no kernel, a kernel line longer than the kernel accepts, and anything that looks like a
 secret on a kernel line (kernel lines are readable by anyone on the network through TFTP).
@@ -29,7 +29,7 @@ def check_grub(lines):
     seen = []
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
-        word, _, rest = line.partition(' ')
+        word, dummy, rest = line.partition(' ')
         if word == 'linux':
             problem = check_kernel_line(number, rest.strip())
             if problem:
@@ -48,7 +48,7 @@ def check(lines):
         line = raw.strip()
         if not line or line.startswith('#'):
             continue
-        word, _, rest = line.partition(' ')
+        word, dummy, rest = line.partition(' ')
         word = word.upper()
         if word not in DIRECTIVES:
             return 'line %d: unknown directive %r' % (number, word)

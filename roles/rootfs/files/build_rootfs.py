@@ -1,6 +1,6 @@
 """Build a thin client's root filesystem image from a JSON spec (thinclient.vdi rootfs role).
 
-Run as `python3 build-rootfs SPEC.json [--check]`. Prints one JSON line: {"changed": bool, ...}.
+Run as `python3 build_rootfs.py SPEC.json [--check]`. Prints one JSON line: {"changed": bool, ...}.
 The spec's fingerprint names every input (package list, trim list, files, settings, role
 version); when the published image carries the same fingerprint nothing is rebuilt. Files are
 written under new names and renamed into place only when the whole image is ready, so a failed

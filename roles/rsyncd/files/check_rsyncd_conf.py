@@ -1,6 +1,6 @@
 """Checks an rsyncd.conf before it replaces the one in use (installed by thinclient.vdi.rsyncd).
 
-usage: check-rsyncd-conf FILE
+usage: check_rsyncd_conf.py FILE
 rsync has no check mode of its own and reads its configuration anew on each connection, so a bad
 file would break every seat at its next boot: refuse unknown parameters, repeated modules, a
 module whose path does not exist, a module that is writable or listed, and unparsable addresses.

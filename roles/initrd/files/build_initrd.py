@@ -1,6 +1,6 @@
 """Build a seat's boot files, kernel and initramfs, from a JSON spec (thinclient.vdi initrd role).
 
-Run as `python3 build-initrd SPEC.json [--check]`. Prints one JSON line: {"changed": bool, ...}.
+Run as `python3 build_initrd.py SPEC.json [--check]`. Prints one JSON line: {"changed": bool, ...}.
 The kernel and its modules come from Debian's kernel package and the shell tools from
 busybox-static, both fetched with `apt-get download` (never the server's own /boot). The
 initramfs is a newc cpio written here with sorted entries and zero times, so the same inputs give
