@@ -9,7 +9,11 @@ BUILD := $(CURDIR)/build
 COLLECTIONS := $(BUILD)/collections
 # The `ansible` release on PyPI whose wheel carries the community.libvirt we test with.
 ANSIBLE_BUNDLE_VERSION := 12.3.0
-ANSIBLE_TEST_PIP_VERSION := 24.2
+# The pip versions ansible-test bootstraps: the pinned ansible-core's and the newest's.
+ANSIBLE_TEST_PIP_VERSIONS := 24.2 25.2
+# The newest ansible-core on PyPI runs under the newest Python that pyenv has (make check-newest).
+NEWEST_PYTHON ?= $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.1[3-9].*/bin/python3)))
+NEWEST_VENV := .venv-newest
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 
 export PATH := $(BIN):$(PATH)
@@ -20,14 +24,15 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help check test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
+.PHONY: help check check-newest test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
 
 help:
 	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
 	@echo "make lab-down       remove everything make lab made"
 	@echo "make lab-test       the real boot and isolation tests in the lab (LAB_REUSE=1: on a lab already up)"
 	@echo "make check          the fast tier (minutes): unit, CLI/golden, sanity, lint"
-	@echo "make test           everything CI runs: the fast tier, galaxy, molecule, the lab"
+	@echo "make check-newest   unit, CLI/golden and sanity under the newest ansible-core (Python from pyenv)"
+	@echo "make test           everything CI runs: both fast tiers, galaxy, molecule, the lab"
 	@echo "make unit           unit tests of the fleet plugin (seconds)"
 	@echo "make cli            ansible-inventory golden output and error messages, ansible-doc"
 	@echo "make sanity         ansible-test sanity, offline"
@@ -45,12 +50,22 @@ help:
 	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
 
 # The fast tier first: a mistake there stops the run before molecule and the lab spend half an hour.
-test: check
+test: check check-newest
 	$(PYTEST) tests/quality -k galaxy
 	$(PYTEST) tests/molecule tests/lab
 
 check: deps venv collections sanity-bootstrap
 	$(PYTEST) tests/unit tests/cli tests/quality -k 'not galaxy'
+
+check-newest: deps collection-link sanity-bootstrap $(NEWEST_VENV)/.installed
+	@test -n "$(NEWEST_PYTHON)" || { echo "no Python 3.13 or newer under ~/.pyenv/versions"; exit 1; }
+	PATH=$(CURDIR)/$(NEWEST_VENV)/bin:$$PATH $(CURDIR)/$(NEWEST_VENV)/bin/pytest -p no:cacheprovider tests/unit tests/cli
+	PATH=$(CURDIR)/$(NEWEST_VENV)/bin:$$PATH $(CURDIR)/$(NEWEST_VENV)/bin/pytest -p no:cacheprovider tests/quality -k sanity
+
+$(NEWEST_VENV)/.installed: requirements.txt tests/requirements-newest.txt
+	[ -x $(NEWEST_VENV)/bin/python ] || $(NEWEST_PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-newest.txt
+	touch $@
 
 unit: venv
 	$(PYTEST) tests/unit
@@ -145,11 +160,13 @@ $(COLLECTIONS)/ansible_collections/community/libvirt/MANIFEST.json:
 # ansible-test fetches its pip bootstrap from a host this machine cannot reach; give it a stand-in.
 sanity-bootstrap: venv
 	@mkdir -p $(ANSIBLE_TEST_CACHE)
-	@script=$(ANSIBLE_TEST_CACHE)/get_pip_$(subst .,_,$(ANSIBLE_TEST_PIP_VERSION)).py; \
-	if [ ! -e "$$script" ] || grep -q 'Stand-in for ansible-test' "$$script"; then \
-	    cp tests/sanity/get_pip_standin.py "$$script"; fi
-	@ls $(ANSIBLE_TEST_CACHE)/pip-$(ANSIBLE_TEST_PIP_VERSION)-*.whl >/dev/null 2>&1 || \
-	    $(BIN)/pip download --quiet --disable-pip-version-check --no-deps -d $(ANSIBLE_TEST_CACHE) pip==$(ANSIBLE_TEST_PIP_VERSION)
+	@for version in $(ANSIBLE_TEST_PIP_VERSIONS); do \
+	    script=$(ANSIBLE_TEST_CACHE)/get_pip_$$(echo $$version | tr . _).py; \
+	    if [ ! -e "$$script" ] || grep -q 'Stand-in for ansible-test' "$$script"; then \
+	        cp tests/sanity/get_pip_standin.py "$$script"; fi; \
+	    ls $(ANSIBLE_TEST_CACHE)/pip-$$version-*.whl >/dev/null 2>&1 || \
+	        $(BIN)/pip download --quiet --disable-pip-version-check --no-deps -d $(ANSIBLE_TEST_CACHE) pip==$$version; \
+	done
 
 clean:
 	rm -rf $(BUILD) tests/output

@@ -16,7 +16,9 @@ GET_PIP_ONLY_OPTIONS = ('--no-setuptools', '--no-wheel')
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    wheels = sorted(glob.glob(os.path.join(here, 'pip-*.whl')))
+    # Installed as get_pip_<version>.py: that pip's wheel, else the newest there is.
+    version = os.path.basename(__file__)[len('get_pip_'):-len('.py')].replace('_', '.')
+    wheels = sorted(glob.glob(os.path.join(here, 'pip-%s-*.whl' % version))) or sorted(glob.glob(os.path.join(here, 'pip-*.whl')))
     if not wheels:
         sys.exit('no pip wheel beside %s: run make sanity-bootstrap' % __file__)
     sys.path.insert(0, wheels[-1])
