@@ -70,6 +70,14 @@ options:
     description: Prefix of the libvirt domain name of each seat (C(vdi_guest) is the prefix and the client name).
     type: str
     default: vdi-
+  reserved_ports:
+    description:
+      - Ports no seat's display may use, besides those the collection's services use by default
+        (22, 67, 69, 4011, 9000, 9100, 9080, 16509); list the ports your servers' own services
+        use when you change them.
+    type: list
+    elements: int
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.constructed
 notes:
@@ -207,6 +215,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 self.get_option('clients'),
                 client_defaults=self.get_option('client_defaults'),
                 guest_prefix=self.get_option('guest_prefix'),
+                reserved_ports=self.get_option('reserved_ports'),
             )
         except FleetError as ex:
             raise AnsibleParserError('%s: %s' % (path, ex)) from ex

@@ -21,6 +21,11 @@ CLIENT_KEYS = frozenset(('mac', 'ip', 'display', 'server', 'protocol', 'memory_m
 SERVER_KEYS = frozenset(('address', 'max_seats', 'vars'))
 CLIENT_BUILTIN_DEFAULTS = {'protocol': 'vnc', 'memory_mb': 1024, 'vcpus': 1, 'image': 'default'}
 RESERVED_VAR_PREFIX = 'vdi_'
+# Ports the server's own services use with the collection's defaults: SSH, DHCP, TFTP, proxy DHCP,
+# the image server, the rsync daemon, the dashboard and libvirt. A display there would clash.
+DEFAULT_RESERVED_PORTS = (22, 67, 69, 4011, 9000, 9100, 9080, 16509)
+# Names rsync's configuration gives a meaning of its own (a client's module would be that section).
+RESERVED_NAMES = frozenset(('global',))
 
 _HOST_LABEL = r'[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
 _HOSTNAME_RE = re.compile(r'^%s(?:\.%s)*$' % (_HOST_LABEL, _HOST_LABEL), re.IGNORECASE)
@@ -114,8 +119,11 @@ def _check_keys(entry, allowed, owner):
 
 
 def _check_name(name, kind):
-    if not isinstance(name, str) or not _HOSTNAME_RE.match(name):
+    # fullmatch: a trailing newline must not pass as the end of the name.
+    if not isinstance(name, str) or not _HOSTNAME_RE.fullmatch(name):
         raise FleetError('%s %r: the name must be a valid hostname (letters, digits, hyphens; dot-separated labels)' % (kind, name))
+    if name.lower() in RESERVED_NAMES:
+        raise FleetError('%s %r: the name is reserved (rsync reads a module of that name as its global settings)' % (kind, name))
 
 
 def _positive_int(value, owner, field):
@@ -192,16 +200,28 @@ def _display_for(entry, ip, network, owner):
     return int(ip) - int(network.network_address)
 
 
-def _port_for(protocol, display, owner):
+def _port_for(protocol, display, owner, reserved_ports):
     if display < 1:
         raise FleetError('%s: display %d is below 1' % (owner, display))
     port = (RDP_BASE_PORT if protocol == 'rdp' else VNC_BASE_PORT) + display
     if port > MAX_PORT:
         raise FleetError('%s: display %d gives port %d, above %d; set a smaller display' % (owner, display, port, MAX_PORT))
+    if port in reserved_ports:
+        raise FleetError('%s: display %d gives port %d, which a service of the server uses (reserved_ports); set another display'
+                         % (owner, display, port))
     return port
 
 
-def parse_client(name, raw, defaults, network, servers, guest_prefix):
+def parse_reserved_ports(value):
+    """The fleet's reserved_ports added to the collection's defaults."""
+    if value is None:
+        value = []
+    if not isinstance(value, list) or not all(_is_int(port) and 1 <= port <= MAX_PORT for port in value):
+        raise FleetError('reserved_ports: must be a list of port numbers (1-%d), got %r' % (MAX_PORT, value))
+    return frozenset(DEFAULT_RESERVED_PORTS) | frozenset(value)
+
+
+def parse_client(name, raw, defaults, network, servers, guest_prefix, reserved_ports=frozenset(DEFAULT_RESERVED_PORTS)):
     """Validate one client and return its computed values, keyed without the vdi_ prefix."""
     _check_name(name, 'client')
     owner = 'client %s' % name
@@ -217,7 +237,7 @@ def parse_client(name, raw, defaults, network, servers, guest_prefix):
     if protocol not in PROTOCOLS:
         raise FleetError('%s: protocol %r is not one of %s' % (owner, protocol, ', '.join(PROTOCOLS)))
     display = _display_for(entry, ip, network, owner)
-    port = _port_for(protocol, display, owner)
+    port = _port_for(protocol, display, owner, reserved_ports)
     server = entry.get('server')
     if server is None:
         server = place(name, servers)
@@ -283,7 +303,7 @@ def _check_capacity(servers, seats_by_server):
                              % (name, count, server['max_seats']))
 
 
-def build_fleet(network, servers, clients, client_defaults=None, guest_prefix='vdi-'):
+def build_fleet(network, servers, clients, client_defaults=None, guest_prefix='vdi-', reserved_ports=None):
     """Validate the whole fleet; raise FleetError on the first problem.
 
     Returns (network, servers, seats, seats_by_server): seats is a list of (seat values, extra host
@@ -293,6 +313,7 @@ def build_fleet(network, servers, clients, client_defaults=None, guest_prefix='v
         raise FleetError('guest_prefix: %r may hold only letters, digits, ".", "_" and "-"' % (guest_prefix,))
     network = parse_network(network)
     servers = parse_servers(servers, network)
+    reserved_ports = parse_reserved_ports(reserved_ports)
     owner = 'client_defaults'
     defaults = dict(CLIENT_BUILTIN_DEFAULTS)
     defaults.update(_check_keys(client_defaults, CLIENT_KEYS, owner))
@@ -308,7 +329,7 @@ def build_fleet(network, servers, clients, client_defaults=None, guest_prefix='v
     for name in sorted(clients):
         if isinstance(name, str) and name.lower() in folded_names and folded_names[name.lower()] in servers:
             raise FleetError('client %s: the name is already used by a server' % name)
-        seat, extra = parse_client(name, clients[name], defaults, network, servers, guest_prefix)
+        seat, extra = parse_client(name, clients[name], defaults, network, servers, guest_prefix, reserved_ports)
         _check_unique(seat, registry, folded_names)
         seats.append((seat, extra))
     seats_by_server = {name: [] for name in servers}
