@@ -7,11 +7,12 @@ boot entry, or in a file on the server that others can read.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
 import pytest
-from lab_helpers import HTTP_PORT, REPO, RSYNC_PORT, SCRATCH, SEATS, lab, seat_password_file, seat_secret
+from lab_helpers import HTTP_PORT, REPO, RSYNC_PORT, SCRATCH, SEATS, lab, seat_password_file, seat_secret, wait_for
 
 TESTHOSTS = str(REPO / 'tests' / 'tools' / 'testhosts.py')
 SERVER = lab.SERVER_ADDRESS
@@ -41,6 +42,13 @@ def rfb_banner(namespace, port):
     probe = ('import socket\ntry:\n    s = socket.create_connection(("%s", %d), timeout=4)\n'
              '    print(s.recv(12).decode())\nexcept OSError as ex:\n    print("unreachable:", ex)\n' % (SERVER, port))
     return in_ns(namespace, [sys.executable, '-c', probe]).stdout.strip()
+
+
+def connects(namespace, port):
+    """Whether a TCP connection to the server's port opens within 4 s (whatever listens there)."""
+    probe = ('import socket\ntry:\n    socket.create_connection(("%s", %d), timeout=4).close()\n    print("open")\n'
+             'except OSError:\n    print("closed")\n' % (SERVER, port))
+    return in_ns(namespace, [sys.executable, '-c', probe]).stdout.strip() == 'open'
 
 
 def display_port(seat):
@@ -163,3 +171,30 @@ def test_the_boot_services_ports_are_the_ones_the_roles_use(posers):
     assert 'rooturl=http://%s:%d/' % (SERVER, HTTP_PORT) in entry and 'postboot=rsync://%s:%d/seat1' % (SERVER, RSYNC_PORT) in entry, entry
     listening = lab.ssh('ss -ltn').stdout
     assert ':%d ' % HTTP_PORT in listening and ':%d ' % RSYNC_PORT in listening, listening
+
+
+def test_a_display_port_no_seat_has_answers_nobody_but_the_admins(posers):
+    # Fail closed: a VM (or anything else) listening where no seat's display is answers no machine
+    # of the network, seats included; this machine is an admin source and still reaches it.
+    port = 5990
+    listener = "nohup python3 -c \"import socket,time\ns=socket.create_server(('0.0.0.0', %d))\ntime.sleep(120)\" >/dev/null 2>&1 &" % port
+    assert lab.ssh(listener).returncode == 0
+    try:
+        assert wait_for(lambda: ':%d ' % port in lab.ssh('ss -ltn').stdout, 10, 1)
+        for poser in ('seat1', 'other'):
+            assert not connects(posers[poser], port), poser
+        with socket.create_connection((SERVER, port), timeout=4):
+            pass
+    finally:
+        lab.ssh("pkill -f 'create_server' || true")
+
+
+def test_a_flushed_ruleset_is_restored_within_a_minute(posers):
+    assert lab.ssh('nft flush ruleset').returncode == 0
+    opened = rfb_banner(posers['seat2'], display_port('seat1'))
+    # Unless the watch already struck between the flush and the probe, the displays were open.
+    assert opened.startswith('RFB ') or lab.ssh('nft list table inet thinclient_vdi').returncode == 0, opened
+    assert wait_for(lambda: lab.ssh('nft list table inet thinclient_vdi').returncode == 0, 60, 2), 'not restored within 60 s'
+    assert rfb_banner(posers['seat2'], display_port('seat1')).startswith('unreachable')
+    journal = lab.ssh('journalctl -q -u vdi-firewall-watch --no-pager').stdout
+    assert 'was gone (ruleset flushed or replaced)' in journal, journal[-2000:]

@@ -1,5 +1,6 @@
 """site.yml on a running system: adding one seat to the fleet creates that seat's VM, boot entries,
-rsync module and firewall rule, and leaves every other seat's VM, entry and overlay untouched."""
+rsync module and firewall rule, and leaves every other seat's VM, entry and overlay untouched;
+removing it again takes its VM, entries, module and rule away in the same run."""
 
 from __future__ import annotations
 
@@ -44,3 +45,15 @@ def test_adding_a_seat_touches_no_other_seat(running_lab):
     assert '01-52-54-00-78-08-34' in state
     assert 'grub.cfg-01-52-54-00-78-08-34' in state
     assert '10.78.0.34 . 5934' in state
+
+
+def test_removing_a_seat_leaves_nothing_of_it(running_lab):
+    assert running_lab == 0
+    assert 'running' in lab.ssh('virsh domstate vdi-seat4').stdout, 'test_adding_a_seat_touches_no_other_seat made no seat4'
+    result = subprocess.run(['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')],
+                            capture_output=True, text=True, env=lab.environment(), timeout=1200, check=False)
+    (SCRATCH / 'site-minus-seat4.log').write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert lab.ssh('virsh dominfo vdi-seat4').returncode != 0, 'the removed seat still has a VM'
+    state = lab.ssh('ls /srv/tftp/pxelinux.cfg/ /srv/tftp/grub/; cat /etc/rsyncd.conf; nft list table inet thinclient_vdi').stdout
+    assert '52-54-00-78-08-34' not in state and '[seat4]' not in state and '5934' not in state, state
