@@ -251,15 +251,26 @@ def site_dhcp_up():
             '--dhcp-leasefile=%s' % (STATE / 'site-dhcp.leases')]
     args += ['--dhcp-host=%s,%s' % (client['mac'], client['ip']) for client in fleet_clients().values() if 'ip' in client]
     LOGS.mkdir(parents=True, exist_ok=True)
+    # A fresh log: the tests read which addresses this server leased.
+    (LOGS / 'site-dhcp.log').unlink(missing_ok=True)
     subprocess.run(args, check=True)
     say('site DHCP server (dnsmasq, no PXE options) on %s in namespace %s' % (SITE_DHCP['address'], SITE_DHCP['namespace']))
 
 
-def site_dhcp_down():
+def kill_recorded(pid_file, program):
+    """End the process a PID file names, if it still is `program` (a stale file names another)."""
     try:
-        os.kill(int((STATE / 'site-dhcp.pidfile').read_text()), 15)
+        pid = int(pid_file.read_text())
+        if program.encode() not in pathlib.Path('/proc/%d/cmdline' % pid).read_bytes():
+            return None
+        os.kill(pid, 15)
+        return pid
     except (OSError, ValueError):
-        pass
+        return None
+
+
+def site_dhcp_down():
+    kill_recorded(STATE / 'site-dhcp.pidfile', 'dnsmasq')
     (STATE / 'site-dhcp.pidfile').unlink(missing_ok=True)
     subprocess.run([sys.executable, str(TESTHOSTS), 'ns-down', SITE_DHCP['namespace']], capture_output=True, check=False)
 
@@ -328,14 +339,10 @@ def server_up():
 
 def stop_client(client):
     pid_file = STATE / ('%s.pid' % client['name'])
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 15)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and os.path.exists('/proc/%d' % pid):
-            time.sleep(0.2)
-    except (OSError, ValueError):
-        pass
+    pid = kill_recorded(pid_file, 'qemu-system')
+    deadline = time.monotonic() + 10
+    while pid and time.monotonic() < deadline and os.path.exists('/proc/%d' % pid):
+        time.sleep(0.2)
     # QEMU removes its own PID file when it ends.
     pid_file.unlink(missing_ok=True)
     tap_file = STATE / ('%s.tap' % client['name'])

@@ -21,14 +21,25 @@ def boots_to_its_own_desktop(seat, firmware):
     lab.stop_client(client)
 
 
+# Runs before the full-mode tests: the module's fixture switches the lab to full mode at its first
+# use and back only when the module ends.
+def test_uefi_ipxe_rom_in_proxy_mode(running_lab):
+    assert running_lab == 0
+    assert (lab.STATE / 'dhcp-mode').read_text() == 'proxy'
+    lab.stop_clients()
+    boots_to_its_own_desktop('seat2', 'uefi-ipxe')
+
+
 @pytest.fixture(scope='module')
 def full_dhcp(running_lab):
     assert running_lab == 0
     lab.stop_clients()
-    lab.dhcp_mode('full')
-    yield
-    lab.stop_clients()
-    lab.dhcp_mode('proxy')
+    try:
+        lab.dhcp_mode('full')
+        yield
+    finally:
+        lab.stop_clients()
+        lab.dhcp_mode('proxy')
 
 
 @pytest.mark.parametrize('seat,firmware', KINDS, ids=['%s-%s' % kind for kind in KINDS])
@@ -38,9 +49,3 @@ def test_full_dhcp_mode(full_dhcp, seat, firmware):
     leases = lab.ssh('cat /var/lib/misc/vdi-dhcp.leases').stdout
     assert SEATS[seat]['mac'] in leases and SEATS[seat]['ip'] in leases, 'the VDI server leased nothing to %s:\n%s\n%s' % (
         seat, leases, log[-1500:])
-
-
-def test_uefi_ipxe_rom_in_proxy_mode(running_lab):
-    assert running_lab == 0
-    assert (lab.STATE / 'dhcp-mode').read_text() == 'proxy'
-    boots_to_its_own_desktop('seat2', 'uefi-ipxe')

@@ -177,7 +177,8 @@ def test_a_display_port_no_seat_has_answers_nobody_but_the_admins(posers):
     # Fail closed: a VM (or anything else) listening where no seat's display is answers no machine
     # of the network, seats included; this machine is an admin source and still reaches it.
     port = 5990
-    listener = "nohup python3 -c \"import socket,time\ns=socket.create_server(('0.0.0.0', %d))\ntime.sleep(120)\" >/dev/null 2>&1 &" % port
+    listener = ("nohup python3 -c \"import socket,time\ns=socket.create_server(('0.0.0.0', %d))\ntime.sleep(120)\" "
+                ">/dev/null 2>&1 & echo $! > /run/vdi-test-listener.pid" % port)
     assert lab.ssh(listener).returncode == 0
     try:
         assert wait_for(lambda: ':%d ' % port in lab.ssh('ss -ltn').stdout, 10, 1)
@@ -186,7 +187,7 @@ def test_a_display_port_no_seat_has_answers_nobody_but_the_admins(posers):
         with socket.create_connection((SERVER, port), timeout=4):
             pass
     finally:
-        lab.ssh("pkill -f 'create_server' || true")
+        lab.ssh('kill $(cat /run/vdi-test-listener.pid); rm -f /run/vdi-test-listener.pid')
 
 
 def test_a_flushed_ruleset_is_restored_within_a_minute(posers):

@@ -14,6 +14,9 @@ DIRECTIVES = {'DEFAULT', 'PROMPT', 'TIMEOUT', 'TOTALTIMEOUT', 'ONTIMEOUT', 'ONER
               'LINUX', 'INITRD', 'APPEND', 'IPAPPEND', 'SYSAPPEND', 'NOESCAPE', 'NOCOMPLETE', 'MENU', 'UI',
               'DISPLAY', 'LOCALBOOT', 'TEXT', 'ENDTEXT', 'SERIAL', 'CONSOLE', 'FONT', 'KBDMAP', 'PATH', 'IMPLICIT'}
 MAX_KERNEL_LINE = 2047
+# GRUB's script language would expand or split on these; pxelinux passes them on as they are, so
+# the two entries of a seat would differ. $vdi_bootif is grub.cfg's own MAC variable.
+GRUB_SPECIAL = re.compile(r'[;&|<>"\'`\\{}]|\$(?!vdi_bootif\b)')
 SECRET = re.compile(r'(^|\s)[^\s=]*(pass|secret|token|key)[^\s=]*=', re.IGNORECASE)
 
 
@@ -34,6 +37,9 @@ def check_grub(lines):
             problem = check_kernel_line(number, rest.strip())
             if problem:
                 return problem
+            special = GRUB_SPECIAL.search(rest)
+            if special:
+                return 'line %d: %r on a kernel line means something else to GRUB than to pxelinux' % (number, special.group(0))
         if word in ('linux', 'initrd', 'boot'):
             seen.append(word)
     if seen[-3:] != ['linux', 'initrd', 'boot']:

@@ -67,7 +67,7 @@ def apt_options(cache, suite):
     base = cache / ('apt-' + suite)
     return base, ['-o', 'Dir::Etc::SourceList=%s' % (base / 'sources.list'), '-o', 'Dir::Etc::SourceParts=/nonexistent',
                   '-o', 'Dir::State::Lists=%s' % (base / 'lists'), '-o', 'Dir::Cache=%s' % (base / 'cache'),
-                  '-o', 'APT::Sandbox::User=root', '-q']
+                  '-o', 'Dir::State::status=/dev/null', '-o', 'APT::Sandbox::User=root', '-q']
 
 
 def run(args, cwd=None):

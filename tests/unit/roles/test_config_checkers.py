@@ -60,6 +60,9 @@ boot
     (('init=/start', 'init=/start ' + 'x' * 2100), 'kernel line of'),
     (('boot\n', ''), 'must end by booting a kernel'),
     (('initrd /initrd.img\n', ''), 'must end by booting a kernel'),
+    (('init=/start', 'init=/start x=$HOME'), "'$' on a kernel line means something else to GRUB"),
+    (('init=/start', 'init=/start a;b'), "';' on a kernel line"),
+    (('BOOTIF=01-52-54-00-00-00-11', 'BOOTIF=$vdi_bootif'), None),
 ])
 def test_grub_entry_checker(change, problem):
     text = GOOD_GRUB_ENTRY.replace(*change) if change else GOOD_GRUB_ENTRY
