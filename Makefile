@@ -24,7 +24,7 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help check check-newest test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
+.PHONY: help check check-newest test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-status benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
 
 help:
 	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
@@ -48,6 +48,7 @@ help:
 	@echo "make benchmark-lab  benchmarks/boot.py (a PXE client's boot, phase by phase, under TCG)"
 	@echo "make benchmark-image benchmarks/image.py (image sizes, build times, root formats booted under TCG)"
 	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
+	@echo "make benchmark-status benchmarks/status.py (seat status of 200 seats; --lab on a running lab)"
 
 # The fast tier first: a mistake there stops the run before molecule and the lab spend half an hour.
 test: check check-newest
@@ -116,6 +117,10 @@ benchmark-boot: deps collections
 
 benchmark-guests: deps collections
 	$(BIN)/python benchmarks/guests.py
+
+# LAB=1: also status.yml against the running lab's server (3 and 200 seats).
+benchmark-status: venv collections
+	$(BIN)/python benchmarks/status.py $(if $(LAB),--lab)
 
 # The built-in lab: a VDI server (container) set up by playbooks/site.yml, and PXE-booted
 # virtual clients; see lab/lab.py. `make lab-down` removes everything it made.

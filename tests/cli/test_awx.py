@@ -108,7 +108,9 @@ def test_the_collections_it_depends_on_are_the_ones_its_code_uses():
 def test_its_controller_code_needs_no_python_package_but_ansible_core():
     stdlib = set(sys.stdlib_module_names)
     imported = set()
-    for path in (REPO / 'plugins').rglob('*.py'):
+    # Modules run on the managed servers (their packages come from the roles); the rest runs here.
+    controller = [path for path in (REPO / 'plugins').rglob('*.py') if 'modules' not in path.parts]
+    for path in controller:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported.update(alias.name.split('.')[0] for alias in node.names)

@@ -41,6 +41,6 @@ def test_site_yml_through_ansible_runner_converges_and_changes_nothing_the_secon
     assert counts[lab.SERVER].get('changed', 0) == 0 and not counts[lab.SERVER].get('failures'), counts
 
     secrets = [seat_secret(seat) for seat in SEATS]
-    left = '\n'.join(output for _, output in runs)
+    left = '\n'.join(output for dummy_result, output in runs)
     left += '\n'.join(path.read_text(errors='replace') for path in (tmp_path / 'pdd' / 'artifacts').rglob('*') if path.is_file())
     assert not [secret for secret in secrets if secret in left]

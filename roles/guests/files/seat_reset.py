@@ -1,7 +1,8 @@
 """Stateless seats (image `reset: on_poweroff`): when such a seat's VM powers itself off, its
 copy-on-write overlay is recreated from the base image and the VM started again, clean.
 
-  python3 seat-reset CONFIG.json      CONFIG: {"<domain>": {"overlay": PATH, "base": PATH}, ...}
+  python3 seat_reset.py CONFIG.json                 watch; CONFIG: {"<domain>": {"overlay": PATH, "base": PATH}, ...}
+  python3 seat_reset.py CONFIG.json --now DOMAIN...  reset those seats now (playbooks/reset_seat.yml)
 
 Listens to libvirt's lifecycle events. Only a shutdown from inside the guest counts: a domain an
 administrator destroys from the host stays off. The configuration is read again at every event,
@@ -31,8 +32,32 @@ def recreate(entry):
     os.replace(fresh, entry['overlay'])
 
 
+def reset_now(config, names):
+    """A stateless seat's VM off, its disk fresh from the base, on again; any other seat's VM
+    restarted. The watcher ignores the switch-off: it comes from the host."""
+    with open(config, encoding='utf-8') as handle:
+        stateless = json.load(handle)
+    connection = libvirt.open('qemu:///system')
+    failed = 0
+    for name in names:
+        try:
+            domain = connection.lookupByName(name)
+            if domain.isActive():
+                domain.destroy()
+            if name in stateless:
+                recreate(stateless[name])
+            domain.create()
+            log('%s: %s' % (name, 'disk reset from %s, running again' % stateless[name]['base'] if name in stateless else 'restarted'))
+        except (OSError, subprocess.CalledProcessError, libvirt.libvirtError) as ex:
+            log('%s could not be reset: %s' % (name, ex))
+            failed += 1
+    return 1 if failed else 0
+
+
 def main(argv):
     config = argv[1]
+    if len(argv) > 2 and argv[2] == '--now':
+        return reset_now(config, argv[3:])
     pending = []
 
     def on_lifecycle(dummy_conn, domain, event, detail, dummy_opaque):

@@ -20,3 +20,8 @@ def file_set(tmp_path):
 @pytest.fixture
 def seat_secrets(tmp_path):
     return _bind('seat_secrets', tmp_path)
+
+
+@pytest.fixture
+def wake(tmp_path):
+    return _bind('wake', tmp_path)
