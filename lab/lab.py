@@ -37,6 +37,8 @@ SCREENS = STATE / 'screens'
 TESTHOSTS = REPO / 'tests' / 'tools' / 'testhosts.py'
 INVENTORY = REPO / 'inventory' / 'lab.fleet.yml'
 SERVER, SERVER_ADDRESS, BRIDGE = 'vdilab', '10.78.0.8', 'vdit0'
+# The dashboard role's port (its default unless the lab's fleet sets one).
+DASHBOARD_URL = 'http://%s:%d/' % (SERVER_ADDRESS, 9080)
 KEY = REPO / 'build' / 'testhosts' / 'ssh' / 'id_ed25519'
 OVMF = '/usr/share/OVMF/'
 # Firmware kinds: (machine options, firmware code, variables template, whether the NIC keeps
@@ -325,6 +327,7 @@ def report():
             state = 'unregistered: should show the "not registered" screen'
         say('%-11s %-9s %s; screen %s; watch live: vncviewer 127.0.0.1::%d'
             % (client['name'], client['firmware'].upper(), state, status['screen'], 5900 + client['vnc']))
+    say('dashboard of every seat (from this machine, one of the lab\'s admin sources): %s' % DASHBOARD_URL)
     (STATE / 'status.json').write_text(json.dumps(statuses, indent=1) + '\n')
     return statuses
 
