@@ -105,20 +105,23 @@ def _seat_events(seat, index):
 
 
 def _last_boot(events):
-    """The events of the seat's most recent boot: from the DHCP answer that began it."""
+    """The events of the seat's most recent boot. A boot is a request for boot files (TFTP) and
+    the DHCP answers just before it: a PC asks for an address again later (its initramfs, and
+    /start renewing the lease), which starts no boot. Without TFTP lines, the latest DHCP answer."""
     start = None
-    reached = -1
-    previous = None
+    waiting = []
     for index, event in enumerate(events):
-        gap = previous is not None and event['time'] - previous > NEW_BOOT_GAP
-        # The initramfs asks for an address again after the boot files: that is the same boot.
-        if event['stage'] == 'dhcp' and (start is None or reached >= _RANK['root'] or gap):
-            start, reached = index, -1
-        if start is not None:
-            reached = max(reached, _RANK[event['stage']])
-        previous = event['time']
+        if event['stage'] == 'dhcp':
+            waiting.append(index)
+        elif event['stage'] == 'tftp' and (waiting or start is None):
+            recent = [i for i in waiting if event['time'] - events[i]['time'] <= NEW_BOOT_GAP]
+            start = recent[0] if recent else index
+            waiting = []
+        elif event['stage'] != 'tftp':
+            waiting = []
     if start is None:
-        return events
+        dhcp = [i for i, event in enumerate(events) if event['stage'] == 'dhcp']
+        start = dhcp[-1] if dhcp else 0
     return events[start:]
 
 
@@ -136,7 +139,9 @@ def seat_status(seat, server, index, vm_state, display_clients, alive):
     for event in boot:
         stages.setdefault(event['stage'], iso(event['time']))
     seen = [event['address'] for event in boot if event.get('address')]
-    live = [address for address in display_clients if address in alive]
+    # The seat's PC is a client from the seat's own address; an admin watching is an observer.
+    own = set(seen) | ({seat['ip']} if seat.get('ip') else set())
+    live = [address for address in display_clients if address in alive and address in own]
     session = 'connected' if live else 'none'
     if live:
         stage = 'session'
@@ -154,6 +159,7 @@ def seat_status(seat, server, index, vm_state, display_clients, alive):
         'last_boot': iso(boot[0]['time']) if boot else None,
         'stage': stage,
         'stages': stages,
+        'observers': sorted(set(display_clients) - own),
     }
 
 
@@ -230,15 +236,19 @@ def read_vms(libvirt, libvirt_qemu, connection, seats):
         except libvirt.libvirtError:
             states[seat['name']], clients[seat['name']] = 'undefined', []
             continue
-        state = domain.state()[0]
-        states[seat['name']] = STATE_WORDS[state] if 0 <= state < len(STATE_WORDS) else 'unknown'
         clients[seat['name']] = []
-        if domain.isActive():
-            spice = seat.get('protocol') == 'spice'
-            reply = json.loads(libvirt_qemu.qemuMonitorCommand(
-                domain, json.dumps({'execute': 'query-spice' if spice else 'query-vnc'}), 0))['return']
-            found = reply.get('channels', []) if spice else reply.get('clients', [])
-            clients[seat['name']] = [item['host'] for item in found if item.get('host')]
+        try:
+            state = domain.state()[0]
+            states[seat['name']] = STATE_WORDS[state] if 0 <= state < len(STATE_WORDS) else 'unknown'
+            if domain.isActive():
+                spice = seat.get('protocol') == 'spice'
+                reply = json.loads(libvirt_qemu.qemuMonitorCommand(
+                    domain, json.dumps({'execute': 'query-spice' if spice else 'query-vnc'}), 0))['return']
+                found = reply.get('channels', []) if spice else reply.get('clients', [])
+                clients[seat['name']] = [item['host'] for item in found if item.get('host')]
+        except libvirt.libvirtError:
+            # A VM that stopped between two questions (a reset, a power-off): said, not fatal.
+            states[seat['name']] = 'unknown'
     return states, clients
 
 

@@ -77,11 +77,11 @@ def refresh_pictures(connection, config, rows):
     pictures = {}
     for seat, row in zip(config['seats'], rows):
         path = os.path.join(config['root'], 'screens', '%s.png' % seat['name'])
-        if row['vm'] != 'running':
-            if os.path.exists(path):
-                os.unlink(path)
-            continue
         try:
+            if row['vm'] != 'running':
+                if os.path.exists(path):
+                    os.unlink(path)
+                continue
             if not os.path.exists(path) or time.time() - os.path.getmtime(path) > config['screen_age']:
                 publish(path, screenshot(connection, connection.lookupByName(seat['guest'])))
             pictures[seat['name']] = int(os.path.getmtime(path))

@@ -46,7 +46,8 @@ def test_a_boot_in_proxy_mode_is_read_stage_by_stage():
         'seat': 'seat1', 'server': 'vdi1', 'mac': '52:54:00:78:08:31', 'vm': 'running', 'session': 'connected',
         'client_address': '10.78.0.31', 'last_boot': '2026-12-02T03:26:45+00:00', 'stage': 'session',
         'stages': {'dhcp': '2026-12-02T03:26:45+00:00', 'tftp': '2026-12-02T03:26:48+00:00',
-                   'root': '2026-12-02T03:27:03+00:00', 'overlay': '2026-12-02T03:27:04+00:00'}}
+                   'root': '2026-12-02T03:27:03+00:00', 'overlay': '2026-12-02T03:27:04+00:00'},
+        'observers': []}
 
 
 def test_a_display_client_whose_pc_does_not_answer_is_no_session():
@@ -63,6 +64,21 @@ def test_the_latest_boot_counts_and_the_initramfs_dhcp_is_part_of_its_boot():
     row = status.seat_status(SEAT, 'vdi1', events(first + second, first_lines + second_lines), 'running', [], set())
     assert row['last_boot'] == status.iso(T0 + 600)
     assert row['stages']['root'] == status.iso(T0 + 618)
+
+
+def test_full_mode_addresses_asked_for_after_the_boot_files_start_no_boot():
+    entries, lines = proxy_boot(0)
+    entries += [journal(21, 'dnsmasq-dhcp[1]: DHCPACK(host0) 10.78.0.31 52:54:00:78:08:31 seat1'),
+                journal(21600, 'dnsmasq-dhcp[1]: DHCPACK(host0) 10.78.0.31 52:54:00:78:08:31 seat1')]
+    row = status.seat_status(SEAT, 'vdi1', events(entries, lines), 'running', ['10.78.0.31'], {'10.78.0.31'})
+    assert (row['last_boot'], row['stage']) == (status.iso(T0), 'session')
+    assert row['stages']['overlay'] == status.iso(T0 + 19)
+
+
+def test_an_admin_watching_is_an_observer_not_the_seats_session():
+    entries, lines = proxy_boot(0)
+    row = status.seat_status(SEAT, 'vdi1', events(entries, lines), 'running', ['10.78.0.1'], {'10.78.0.1'})
+    assert (row['session'], row['client_address'], row['observers']) == ('none', '10.78.0.31', ['10.78.0.1'])
 
 
 def test_a_boot_stopped_half_way_and_started_again_is_a_new_boot():
