@@ -28,6 +28,8 @@ def test_site_yml_through_ansible_runner_converges_and_changes_nothing_the_secon
     # Something for the first run to put right: a seat's boot entry gone.
     entry = '/srv/tftp/pxelinux.cfg/01-' + SEATS['seat1']['mac'].replace(':', '-')
     assert lab.ssh('rm -f ' + entry).returncode == 0
+    # The first lab test of a session: nothing has made the scratch directory yet.
+    SCRATCH.mkdir(parents=True, exist_ok=True)
     runs = []
     for attempt in ('first', 'second'):
         result = project.run_job('playbooks/site.yml', stored, extra_env=credential)
