@@ -2,9 +2,12 @@
 
 Run as `python3 build_rootfs.py SPEC.json [--check]`. Prints one JSON line: {"changed": bool, ...}.
 The spec's fingerprint names every input (package list, trim list, files, settings, role
-version); when the published image carries the same fingerprint nothing is rebuilt. Files are
-written under new names and renamed into place only when the whole image is ready, so a failed
-build leaves the last good image served.
+version); when the published image carries the same fingerprint nothing is rebuilt. The image is
+published under a name that carries its hash (root-<16 hex digits>.squashfs, beside its .sha256),
+never over a version that boot entries may still name: a failed build or a failed run leaves every
+seat's last good image served. The plain name (root.squashfs) is a link to the newest version, for
+people and tools; seats never use it. Old versions are pruned after the entries change, and the
+link set again where an older release's regular file was (the rootfs role's prune.yml).
 """
 
 from __future__ import annotations
@@ -49,6 +52,30 @@ def tree_bytes(root):
                 total += os.path.getsize(path)
             count += 1
     return total, count
+
+
+def versioned_name(name, digest):
+    """Same rule as the collection's versioned_name filter (module_utils/boot_versions.py)."""
+    stem, dot, extensions = name.partition('.')
+    return '%s-%s%s%s' % (stem, digest[:16], dot, extensions)
+
+
+def link(output_dir, name, target):
+    """name -> target, switched in one rename; a regular file of that name (served by a release
+    before versioning, and maybe still named by entries) is left to prune_versions."""
+    path = output_dir / name
+    if path.exists() and not path.is_symlink():
+        return
+    temporary = output_dir / ('.' + name + '.link')
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(target)
+    os.replace(temporary, path)
+
+
+def link_current(output_dir, spec, manifest):
+    link(output_dir, spec['file'], manifest['file'])
+    link(output_dir, spec['file'] + '.sha256', manifest['file'] + '.sha256')
 
 
 def debootstrap(spec, scratch, log):
@@ -172,17 +199,17 @@ def main(argv):
     fingerprint = hashlib.sha256(json.dumps(spec['inputs'], sort_keys=True).encode()
                                  + b''.join(pathlib.Path(f['src']).read_bytes() for f in spec['files'])).hexdigest()
     output_dir = pathlib.Path(spec['output_dir'])
-    image = output_dir / spec['file']
     manifest_path = output_dir / (spec['name'] + '.manifest.json')
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         manifest = {}
-    if manifest.get('fingerprint') == fingerprint and image.exists():
-        print(json.dumps({'changed': False, 'msg': 'image %s is up to date' % image, 'manifest': manifest}))
+    current = output_dir / manifest.get('file', spec['file'])
+    if manifest.get('fingerprint') == fingerprint and manifest.get('file', '') != spec['file'] and current.is_file():
+        print(json.dumps({'changed': False, 'msg': 'image %s is up to date' % current, 'manifest': manifest}))
         return 0
     if check:
-        print(json.dumps({'changed': True, 'msg': 'would rebuild %s' % image, 'manifest': manifest}))
+        print(json.dumps({'changed': True, 'msg': 'would rebuild %s' % spec['file'], 'manifest': manifest}))
         return 0
 
     started = time.monotonic()
@@ -210,22 +237,24 @@ def main(argv):
     pack(spec, scratch, new_image, log)
     os.chmod(new_image, 0o644)
     digest = sha256_file(new_image)
+    image = output_dir / versioned_name(spec['file'], digest)
     manifest = {
-        'name': spec['name'], 'file': spec['file'], 'format': spec['format'], 'sha256': digest,
+        'name': spec['name'], 'file': image.name, 'link': spec['file'], 'format': spec['format'], 'sha256': digest,
         'bytes': new_image.stat().st_size, 'raw_bytes': raw, 'raw_bytes_untrimmed': raw_before,
         'trimmed_bytes': trimmed, 'entries': count, 'fingerprint': fingerprint,
         'seconds': {'bootstrap': round(built - started, 1), 'total': round(time.monotonic() - started, 1)},
     }
     checksum = output_dir / ('.' + spec['file'] + '.sha256.new')
-    checksum.write_text('%s  %s\n' % (digest, spec['file']))
+    checksum.write_text('%s  %s\n' % (digest, image.name))
     os.chmod(checksum, 0o644)
     new_manifest = output_dir / ('.' + spec['name'] + '.manifest.json.new')
     new_manifest.write_text(json.dumps(manifest, indent=1, sort_keys=True) + '\n')
     os.chmod(new_manifest, 0o644)
     os.replace(new_image, image)
-    os.replace(checksum, output_dir / (spec['file'] + '.sha256'))
+    os.replace(checksum, output_dir / (image.name + '.sha256'))
     # The manifest goes last: it is what says the image above is complete.
     os.replace(new_manifest, manifest_path)
+    link_current(output_dir, spec, manifest)
     if not spec.get('keep_work'):
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({'changed': True, 'msg': 'built %s' % image, 'manifest': manifest}))

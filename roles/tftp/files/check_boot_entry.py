@@ -3,8 +3,9 @@
 usage: check_boot_entry.py FILE          a pxelinux.cfg entry
        check_boot_entry.py --grub FILE   a GRUB entry (after grub-script-check, which checks syntax only)
 Refuses unknown directives, a DEFAULT without its LABEL, a LABEL without a kernel, a GRUB entry
-that boots no kernel, a kernel line longer than the kernel accepts, and anything that looks like a
-secret on a kernel line (kernel lines are readable by anyone on the network through TFTP).
+that boots no kernel, a kernel line longer than the kernel accepts, a seat's kernel line without
+the sha256 of its root image (rooturl= without rootsha256=), and anything that looks like a secret
+on a kernel line (kernel lines are readable by anyone on the network through TFTP).
 """
 
 import re
@@ -17,6 +18,7 @@ MAX_KERNEL_LINE = 2047
 # GRUB's script language would expand or split on these; pxelinux passes them on as they are, so
 # the two entries of a seat would differ. $vdi_bootif is grub.cfg's own MAC variable.
 GRUB_SPECIAL = re.compile(r'[;&|<>"\'`\\{}]|\$(?!vdi_bootif\b)')
+ROOTSHA256 = re.compile(r'(^|\s)rootsha256=[0-9a-f]{64}(\s|$)')
 SECRET = re.compile(r'(^|\s)[^\s=]*(pass|secret|token|key)[^\s=]*=', re.IGNORECASE)
 
 
@@ -25,6 +27,8 @@ def check_kernel_line(number, rest):
         return 'line %d: kernel line of %d characters, more than %d' % (number, len(rest), MAX_KERNEL_LINE)
     if SECRET.search(rest):
         return 'line %d: a secret must not be on a kernel line (TFTP is readable by anyone)' % number
+    if 'rooturl=' in rest and not ROOTSHA256.search(rest):
+        return 'line %d: rooturl= without rootsha256=<64 hex digits>: the seat could not check its image' % number
     return None
 
 

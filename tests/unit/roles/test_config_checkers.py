@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import pathlib
-
 import pytest
+from role_files import load
 
-ROLES = pathlib.Path(__file__).resolve().parents[3] / 'roles'
-
-
-def _load(path):
-    loader = importlib.machinery.SourceFileLoader(path.name.replace('-', '_'), str(path))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
-
-
-PXELINUX = _load(ROLES / 'tftp' / 'files' / 'check_boot_entry.py')
-RSYNCD = _load(ROLES / 'rsyncd' / 'files' / 'check_rsyncd_conf.py')
+PXELINUX = load('tftp', 'check_boot_entry.py')
+RSYNCD = load('rsyncd', 'check_rsyncd_conf.py')
 
 GOOD_ENTRY = """# managed
 DEFAULT seat
@@ -27,9 +14,9 @@ PROMPT 0
 LABEL seat
   KERNEL vmlinuz
   INITRD initrd.img
-  APPEND rooturl=http://10.0.0.2:9000/root.tar.gz vdi.port=5911 init=/start
+  APPEND rooturl=http://10.0.0.2:9000/root.tar.gz rootsha256=%s vdi.port=5911 init=/start
   IPAPPEND 2
-"""
+""" % ('ab' * 32)
 
 
 @pytest.mark.parametrize('change, problem', [
@@ -40,6 +27,8 @@ LABEL seat
     (('init=/start', 'init=/start vnc.password=hunter2'), 'a secret must not be on a kernel line'),
     (('init=/start', 'init=/start ' + 'x' * 2100), 'kernel line of'),
     (('DEFAULT seat\n', ''), 'no DEFAULT'),
+    (('rootsha256=' + 'ab' * 32, ''), 'rooturl= without rootsha256='),
+    (('rootsha256=' + 'ab' * 32, 'rootsha256=' + 'ab' * 31), 'rooturl= without rootsha256='),
 ])
 def test_pxelinux_entry_checker(change, problem):
     text = GOOD_ENTRY.replace(*change) if change else GOOD_ENTRY
@@ -48,10 +37,10 @@ def test_pxelinux_entry_checker(change, problem):
 
 
 GOOD_GRUB_ENTRY = """# managed
-linux /vmlinuz rooturl=http://10.0.0.2:9000/root.squashfs vdi.port=5911 init=/start BOOTIF=01-52-54-00-00-00-11
+linux /vmlinuz rooturl=http://10.0.0.2:9000/root.squashfs rootsha256=%s vdi.port=5911 init=/start BOOTIF=01-52-54-00-00-00-11
 initrd /initrd.img
 boot
-"""
+""" % ('cd' * 32)
 
 
 @pytest.mark.parametrize('change, problem', [
@@ -63,6 +52,7 @@ boot
     (('init=/start', 'init=/start x=$HOME'), "'$' on a kernel line means something else to GRUB"),
     (('init=/start', 'init=/start a;b'), "';' on a kernel line"),
     (('BOOTIF=01-52-54-00-00-00-11', 'BOOTIF=$vdi_bootif'), None),
+    (('rootsha256=' + 'cd' * 32, 'rootsha256='), 'rooturl= without rootsha256='),
 ])
 def test_grub_entry_checker(change, problem):
     text = GOOD_GRUB_ENTRY.replace(*change) if change else GOOD_GRUB_ENTRY

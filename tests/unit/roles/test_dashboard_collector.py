@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import struct
-import sys
 import types
 import zlib
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
+from role_files import load
 
 
 def _load():
@@ -17,19 +14,7 @@ def _load():
     from ansible_collections.thinclient.vdi.plugins.module_utils import seat_status  # pylint: disable=import-outside-toplevel
     stubs = {'libvirt': types.ModuleType('libvirt'), 'libvirt_qemu': types.ModuleType('libvirt_qemu'), 'seat_status': seat_status}
     stubs['libvirt'].libvirtError = RuntimeError
-    saved = {name: sys.modules.get(name) for name in stubs}
-    sys.modules.update(stubs)
-    try:
-        spec = importlib.util.spec_from_file_location('vdi_dashboard', REPO / 'roles' / 'dashboard' / 'files' / 'vdi_dashboard.py')
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = old
-    return module
+    return load('dashboard', 'vdi_dashboard.py', stubs)
 
 
 COLLECTOR = _load()

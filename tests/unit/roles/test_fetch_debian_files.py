@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 import subprocess
 
 import pytest
+from role_files import load
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'tftp' / 'files' / 'fetch_debian_files.py'
-SPEC = importlib.util.spec_from_file_location('fetch_debian_files', SCRIPT)
-FETCH = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(FETCH)
+FETCH = load('tftp', 'fetch_debian_files.py')
 
 
 def make_spec(tmp_path, name='shimx64.efi'):

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import pathlib
 
 import pytest
+from role_files import load
 
-BUILDER = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'initrd' / 'files' / 'build_initrd.py'
-
-
-def _load(path):
-    loader = importlib.machinery.SourceFileLoader('build_initrd', str(path))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
-
-
-BUILD = _load(BUILDER)
+BUILD = load('initrd', 'build_initrd.py')
 
 VIRTIO = 'kernel/drivers/virtio/'
 MODULES_DEP = """kernel/drivers/net/ethernet/intel/e1000/e1000.ko.xz:

@@ -5,23 +5,16 @@ from __future__ import annotations
 import pytest
 from module_runner import run_module
 
-
-def _bind(name, scratch):
-    def run(check_mode=False, diff=False, **args):
-        return run_module(name, scratch, args, check_mode=check_mode, diff=diff)
-    return run
+MODULES = ('file_set', 'seat_secrets', 'wake', 'prune_versions', 'run_lock')
 
 
-@pytest.fixture
-def file_set(tmp_path):
-    return _bind('file_set', tmp_path)
+def _fixture(name):
+    @pytest.fixture(name=name)
+    def bound(tmp_path):
+        def run(check_mode=False, diff=False, **args):
+            return run_module(name, tmp_path, args, check_mode=check_mode, diff=diff)
+        return run
+    return bound
 
 
-@pytest.fixture
-def seat_secrets(tmp_path):
-    return _bind('seat_secrets', tmp_path)
-
-
-@pytest.fixture
-def wake(tmp_path):
-    return _bind('wake', tmp_path)
+globals().update({'fixture_' + name: _fixture(name) for name in MODULES})
