@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -64,6 +65,19 @@ def seat_screen(seat, name=None, text=None):
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, 'VNC capture of %s failed: %s' % (seat, result.stderr[-2000:])
     return target
+
+
+def overlay_data(seat):
+    """The extents the seat's overlay holds itself (not its base's)."""
+    out = lab.ssh('qemu-img map -U --output=json /var/lib/libvirt/images/thinclient-vdi/vdi-%s.qcow2' % seat).stdout
+    return [extent for extent in json.loads(out) if extent['depth'] == 0 and extent['data']]
+
+
+def write_to_disk(guest):
+    """64 KiB written to the VM's disk from QEMU, as a user's files would be."""
+    for command in ('write -P 0x5a 0 64k', 'flush'):
+        written = lab.ssh("virsh qemu-monitor-command %s --hmp 'qemu-io -d virtio-disk0/virtio-backend \"%s\"'" % (guest, command))
+        assert written.returncode == 0 and 'rror' not in written.stdout, written.stdout + written.stderr
 
 
 def client_screen(name):

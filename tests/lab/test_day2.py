@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from lab_helpers import REPO, SCRATCH, SEATS, lab
+from lab_helpers import REPO, SCRATCH, SEATS, lab, overlay_data, write_to_disk
 
 FLEET = {client['name']: client for client in lab.CLIENTS}
 
@@ -103,18 +103,10 @@ def test_an_unknown_seat_is_refused_by_name(running_lab, name):
     assert 'seats: nosuch is not in the fleet' in result.stdout + result.stderr, result.stdout[-2000:]
 
 
-def overlay_data(seat):
-    """The extents the seat's overlay holds itself (not its base's)."""
-    out = lab.ssh('qemu-img map -U --output=json /var/lib/libvirt/images/thinclient-vdi/vdi-%s.qcow2' % seat).stdout
-    return [extent for extent in json.loads(out) if extent['depth'] == 0 and extent['data']]
-
-
 def test_reset_gives_a_stateless_seat_a_clean_disk_and_its_pc_the_desktop_back(running_lab):
     assert running_lab == 0
     guest = 'vdi-seat2'
-    for command in ('write -P 0x5a 0 64k', 'flush'):
-        written = lab.ssh("virsh qemu-monitor-command %s --hmp 'qemu-io -d virtio-disk0/virtio-backend \"%s\"'" % (guest, command))
-        assert written.returncode == 0 and 'rror' not in written.stdout, written.stdout + written.stderr
+    write_to_disk(guest)
     assert overlay_data('seat2'), 'the write did not land in the overlay'
     before = lab.ssh('cat /run/libvirt/qemu/%s.pid' % guest).stdout
     earlier = lab.vnc_connections(guest)

@@ -1,27 +1,63 @@
 """Stateless seats (image `reset: on_poweroff`): when such a seat's VM powers itself off, its
 copy-on-write overlay is recreated from the base image and the VM started again, clean.
 
-  python3 seat_reset.py CONFIG.json                 watch; CONFIG: {"<domain>": {"overlay": PATH, "base": PATH}, ...}
-  python3 seat_reset.py CONFIG.json --now DOMAIN...  reset those seats now (playbooks/reset_seat.yml)
+  python3 seat_reset.py CONFIG.json [--state STATE.json]   watch; CONFIG: {"<domain>": {"overlay": PATH, "base": PATH}, ...}
+  python3 seat_reset.py CONFIG.json --now DOMAIN...         reset those seats now (playbooks/reset_seat.yml)
 
-Listens to libvirt's lifecycle events. Only a shutdown from inside the guest counts: a domain an
-administrator destroys from the host stays off. The configuration is read again at every event,
-so seats added or removed need no restart.
+Only a power-off from inside the guest counts. A shutdown the host asked for leaves the disk as it
+is and the VM off: a destroy, QEMU killed by a signal, and an ACPI power-button press from the host
+(virsh shutdown, libvirt-guests at server shutdown: QEMU's POWERDOWN event comes first). A
+shutdown through the guest agent (virsh shutdown --mode agent) cannot be told from the guest's own
+and counts as one.
+
+The watcher reconnects when libvirtd restarts. Whenever it (re)connects it catches up on what it
+did not see: a stateless seat it last saw running that is now off because its guest shut down
+(libvirt's shut-off reason), in the same boot of the server, is reset and started. Seats that are
+off after a server reboot are left alone: the server going down stopped them. What it last saw is
+kept in STATE (default /var/lib/thinclient-vdi/seat-reset.json). The configuration is read again at
+every event, so seats added or removed need no restart.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import libvirt
 
+DEFAULT_STATE = '/var/lib/thinclient-vdi/seat-reset.json'
+BOOT_ID = '/proc/sys/kernel/random/boot_id'
+# How long after the host pressed a seat's power button its shutdown still counts as the host's.
+HOST_REQUEST_SECONDS = 600
+
 
 def log(message):
     print('seat-reset: %s' % message, flush=True)
+
+
+def read_json(path, default):
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return default
+
+
+def write_json(path, value):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fresh = path + '.new'
+    with open(fresh, 'w', encoding='utf-8') as handle:
+        json.dump(value, handle, sort_keys=True)
+    os.replace(fresh, path)
+
+
+def boot_id():
+    with open(BOOT_ID, encoding='utf-8') as handle:
+        return handle.read().strip()
 
 
 def recreate(entry):
@@ -32,11 +68,56 @@ def recreate(entry):
     os.replace(fresh, entry['overlay'])
 
 
+class Decisions:
+    """Which power-offs reset a seat: the rules, apart from libvirt."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.host_requests = {}
+        self.host_finished = set()
+
+    def host_pressed_power(self, name):
+        self.host_requests[name] = self.clock()
+
+    def shutdown_finished(self, name, by_guest):
+        """libvirt's SHUTDOWN event: by_guest False when the host killed QEMU."""
+        if not by_guest:
+            self.host_finished.add(name)
+
+    def stopped(self, name, event, detail):
+        """True when this STOPPED event is the guest's own power-off."""
+        if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
+            return False
+        pressed = self.host_requests.pop(name, None)
+        killed = name in self.host_finished
+        self.host_finished.discard(name)
+        if detail != libvirt.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN or killed:
+            return False
+        return pressed is None or self.clock() - pressed > HOST_REQUEST_SECONDS
+
+
+def missed(stateless, last, current_boot, states):
+    """The stateless seats that powered themselves off while nobody watched. last: what the watcher
+    saw before ({'boot_id', 'running'}); states: {name: (state, reason)} now."""
+    if last.get('boot_id') != current_boot:
+        return []
+    return sorted(name for name in stateless if name in last.get('running', [])
+                  and states.get(name) == (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN))
+
+
+def reset_and_start(connection, name, entry, why):
+    try:
+        recreate(entry)
+        connection.lookupByName(name).create()
+        log('%s %s: its disk was reset from %s and it runs again' % (name, why, entry['base']))
+    except (OSError, subprocess.CalledProcessError, libvirt.libvirtError) as ex:
+        log('%s %s but could not be reset and restarted: %s' % (name, why, ex))
+
+
 def reset_now(config, names):
     """A stateless seat's VM off, its disk fresh from the base, on again; any other seat's VM
     restarted. The watcher ignores the switch-off: it comes from the host."""
-    with open(config, encoding='utf-8') as handle:
-        stateless = json.load(handle)
+    stateless = read_json(config, {})
     connection = libvirt.open('qemu:///system')
     failed = 0
     for name in names:
@@ -54,40 +135,107 @@ def reset_now(config, names):
     return 1 if failed else 0
 
 
+class Watcher:
+    def __init__(self, config, state_path):
+        self.config = config
+        self.state_path = state_path
+        self.decisions = Decisions()
+        self.connection = None
+        self.pending = []
+        self.closed = False
+
+    def stateless(self):
+        return read_json(self.config, {})
+
+    def remember(self):
+        """What is running now, for the next start to compare with."""
+        running = []
+        for name in self.stateless():
+            try:
+                if self.connection.lookupByName(name).isActive():
+                    running.append(name)
+            except libvirt.libvirtError:
+                continue
+        write_json(self.state_path, {'boot_id': boot_id(), 'running': sorted(running)})
+
+    def connect(self):
+        while True:
+            try:
+                self.connection = libvirt.open('qemu:///system')
+                break
+            except libvirt.libvirtError as ex:
+                log('waiting for libvirtd: %s' % ex)
+                time.sleep(2)
+        self.closed = False
+        self.connection.registerCloseCallback(self.on_close, None)
+        self.connection.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self.on_lifecycle, None)
+        import libvirt_qemu  # pylint: disable=import-outside-toplevel
+        libvirt_qemu.qemuMonitorEventRegister(self.connection, None, 'POWERDOWN', self.on_powerdown, None, 0)
+        self.catch_up()
+
+    def catch_up(self):
+        stateless = self.stateless()
+        states = {}
+        for name in stateless:
+            try:
+                states[name] = tuple(self.connection.lookupByName(name).state())
+            except libvirt.libvirtError:
+                continue
+        for name in missed(stateless, read_json(self.state_path, {}), boot_id(), states):
+            reset_and_start(self.connection, name, stateless[name], 'powered off while the watcher was not connected')
+        self.remember()
+
+    def on_close(self, dummy_conn, reason, dummy_opaque):
+        log('libvirtd connection closed (reason %d); reconnecting' % reason)
+        self.closed = True
+
+    def on_powerdown(self, dummy_conn, domain, event, dummy_seconds, dummy_micros, dummy_details, dummy_opaque):
+        log('%s: the host pressed its power button (%s); its shutdown keeps its disk' % (domain.name(), event))
+        self.decisions.host_pressed_power(domain.name())
+
+    def on_lifecycle(self, dummy_conn, domain, event, detail, dummy_opaque):
+        name = domain.name()
+        if event == libvirt.VIR_DOMAIN_EVENT_SHUTDOWN:
+            self.decisions.shutdown_finished(name, detail != libvirt.VIR_DOMAIN_EVENT_SHUTDOWN_HOST)
+        elif event in (libvirt.VIR_DOMAIN_EVENT_STOPPED, libvirt.VIR_DOMAIN_EVENT_STARTED):
+            self.pending.append((name, event, detail))
+
+    def handle_pending(self):
+        while self.pending:
+            name, event, detail = self.pending.pop(0)
+            entry = self.stateless().get(name)
+            if entry and self.decisions.stopped(name, event, detail):
+                reset_and_start(self.connection, name, entry, 'powered off')
+            elif entry and event == libvirt.VIR_DOMAIN_EVENT_STOPPED:
+                log('%s stopped from the host (detail %d): its disk is kept' % (name, detail))
+            self.remember()
+
+    def run(self):
+        libvirt.virEventRegisterDefaultImpl()
+        self.connect()
+        log('watching for seats that power off')
+        while True:
+            libvirt.virEventRunDefaultImpl()
+            if self.closed:
+                try:
+                    self.connection.close()
+                except libvirt.libvirtError:
+                    pass
+                self.connect()
+                log('reconnected to libvirtd')
+            self.handle_pending()
+
+
 def main(argv):
     config = argv[1]
     if len(argv) > 2 and argv[2] == '--now':
         return reset_now(config, argv[3:])
-    pending = []
-
-    def on_lifecycle(dummy_conn, domain, event, detail, dummy_opaque):
-        if event == libvirt.VIR_DOMAIN_EVENT_STOPPED and detail == libvirt.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
-            pending.append(domain.name())
-
-    libvirt.virEventRegisterDefaultImpl()
-    while True:
-        try:
-            connection = libvirt.open('qemu:///system')
-            break
-        except libvirt.libvirtError as ex:
-            log('waiting for libvirtd: %s' % ex)
-            time.sleep(2)
-    connection.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)
-    log('watching for seats that power off')
-    while True:
-        libvirt.virEventRunDefaultImpl()
-        while pending:
-            name = pending.pop(0)
-            with open(config, encoding='utf-8') as handle:
-                entry = json.load(handle).get(name)
-            if not entry:
-                continue
-            try:
-                recreate(entry)
-                connection.lookupByName(name).create()
-                log('%s powered off: its disk was reset from %s and it runs again' % (name, entry['base']))
-            except (OSError, subprocess.CalledProcessError, libvirt.libvirtError) as ex:
-                log('%s powered off but could not be reset and restarted: %s' % (name, ex))
+    state = argv[argv.index('--state') + 1] if '--state' in argv else DEFAULT_STATE
+    # At server shutdown systemd stops this before libvirt-guests and libvirtd: exit quietly,
+    # keeping the state of the last event.
+    signal.signal(signal.SIGTERM, lambda *dummy: sys.exit(0))
+    Watcher(config, state).run()
+    return 0
 
 
 if __name__ == '__main__':

@@ -1,0 +1,76 @@
+"""seat_reset.py's rules: which power-offs reset a stateless seat's disk, and which missed ones it
+catches up on when it (re)connects. libvirt is replaced by its constants; the rules need no more."""
+
+from __future__ import annotations
+
+import types
+
+from role_files import load
+
+# The values libvirt-domain.h gives these names.
+FAKE_LIBVIRT = types.SimpleNamespace(
+    VIR_DOMAIN_EVENT_STARTED=2, VIR_DOMAIN_EVENT_STOPPED=5, VIR_DOMAIN_EVENT_SHUTDOWN=6,
+    VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN=0, VIR_DOMAIN_EVENT_STOPPED_DESTROYED=1, VIR_DOMAIN_EVENT_STOPPED_CRASHED=2,
+    VIR_DOMAIN_EVENT_STOPPED_SAVED=4, VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED=0, VIR_DOMAIN_EVENT_SHUTDOWN_GUEST=1,
+    VIR_DOMAIN_EVENT_SHUTDOWN_HOST=2, VIR_DOMAIN_RUNNING=1, VIR_DOMAIN_SHUTOFF=5,
+    VIR_DOMAIN_SHUTOFF_SHUTDOWN=1, VIR_DOMAIN_SHUTOFF_DESTROYED=2, VIR_DOMAIN_SHUTOFF_DAEMON=7,
+    libvirtError=Exception)
+
+RESET = load('guests', 'seat_reset.py', {'libvirt': FAKE_LIBVIRT})
+V = FAKE_LIBVIRT
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_only_the_guests_own_power_off_resets():
+    decisions = RESET.Decisions()
+    decisions.shutdown_finished('vdi-a', by_guest=True)
+    assert decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+    assert not decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_DESTROYED)
+    assert not decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SAVED)
+    assert not decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STARTED, 0)
+
+
+def test_qemu_killed_by_the_host_keeps_the_disk_once():
+    decisions = RESET.Decisions()
+    decisions.shutdown_finished('vdi-a', by_guest=False)
+    assert not decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+    assert decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+
+
+def test_the_hosts_power_button_keeps_the_disk_for_that_shutdown_only():
+    clock = Clock()
+    decisions = RESET.Decisions(clock)
+    decisions.host_pressed_power('vdi-a')
+    clock.now += 30
+    assert not decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+    assert decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+    assert decisions.stopped('vdi-b', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+
+
+def test_a_press_long_ago_the_guest_ignored_does_not_count():
+    clock = Clock()
+    decisions = RESET.Decisions(clock)
+    decisions.host_pressed_power('vdi-a')
+    clock.now += RESET.HOST_REQUEST_SECONDS + 1
+    assert decisions.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+
+
+def test_catching_up_resets_only_seats_seen_running_that_the_guest_shut_down_in_this_boot():
+    stateless = {'vdi-a': {}, 'vdi-b': {}, 'vdi-c': {}, 'vdi-d': {}, 'vdi-e': {}}
+    last = {'boot_id': 'boot-1', 'running': ['vdi-a', 'vdi-b', 'vdi-c', 'vdi-e', 'vdi-gone']}
+    states = {
+        'vdi-a': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_SHUTDOWN),   # the guest shut down: reset
+        'vdi-b': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_DESTROYED),  # destroyed from the host
+        'vdi-c': (V.VIR_DOMAIN_RUNNING, 1),                               # still running
+        'vdi-d': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_SHUTDOWN),   # was off already
+        'vdi-e': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_DAEMON),     # libvirtd lost it
+    }
+    assert RESET.missed(stateless, last, 'boot-1', states) == ['vdi-a']
+    assert RESET.missed(stateless, last, 'boot-2', states) == [], 'seats off after a server reboot were reset'
+    assert RESET.missed(stateless, {}, 'boot-1', states) == []
