@@ -161,7 +161,7 @@ def main():
     lab.stop_clients()
     site = ['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')]
     # The kernel's console also on the serial port, boot stages stamped, TFTP logging each request.
-    timed = ['-e', '{"tftp_kernel_args": "vga=791 quiet console=tty0 console=ttyS0 vdi.debug=1", "tftp_extra_options": ["--verbose"]}']
+    timed = ['-e', '{"tftp_kernel_args": "quiet console=tty0 console=ttyS0 vdi.debug=1", "tftp_extra_options": ["--verbose"]}']
     try:
         if not args.as_is:
             subprocess.run(site + timed, check=True, stdout=subprocess.DEVNULL, env=lab.environment())

@@ -15,8 +15,10 @@ description:
     carries the values the roles of this collection need.
   - Every client becomes a host in group C(vdi_clients) with C(vdi_mac), C(vdi_ip) (when given),
     C(vdi_server), C(vdi_server_address), C(vdi_display), C(vdi_port), C(vdi_protocol), C(vdi_guest),
-    C(vdi_boot_files), C(vdi_rsync_module), C(vdi_memory_mb), C(vdi_vcpus), C(vdi_image) and
-    C(vdi_kernel_args).
+    C(vdi_boot_files), C(vdi_rsync_module), C(vdi_memory_mb), C(vdi_vcpus), C(vdi_image),
+    C(vdi_keymap) (QEMU's name of the layout), C(vdi_resolution), C(vdi_usb), C(vdi_video) (how the
+    kernel line sets that screen size, C(vga), a VESA mode, for BIOS PCs, C(efifb) for UEFI PCs)
+    and C(vdi_kernel_args).
   - Every server becomes a host in group C(vdi_servers) with C(vdi_address), C(vdi_network),
     C(vdi_network_address), C(vdi_netmask), C(vdi_max_seats) and C(vdi_seats), the list of its seats
     sorted by display, each a dictionary with C(name) and the seat's values under the same names
@@ -52,7 +54,8 @@ options:
   client_defaults:
     description:
       - Values every client gets unless it sets them itself; any client key is allowed.
-      - Built-in defaults are C(protocol=vnc), C(memory_mb=1024), C(vcpus=1) and C(image=default).
+      - Built-in defaults are C(protocol=vnc), C(memory_mb=1024), C(vcpus=1), C(image=default),
+        C(keymap=us), C(resolution=1024x768) and C(usb=false).
     type: dict
     default: {}
   clients:
@@ -62,7 +65,13 @@ options:
       - C(ip) (optional) inside O(network); C(display) (optional unless C(ip) is missing);
         C(server) (optional, a name from O(servers)); C(protocol) (C(vnc), C(spice) or C(rdp));
         C(memory_mb) and C(vcpus) (positive whole numbers); C(image) (a name from the guests role's
-        image catalogue); C(vars) (extra host vars, whose names may not start with C(vdi_)).
+        image catalogue); C(keymap) (the keyboard's layout, a QEMU keymap name such as C(de), C(fr),
+        C(ja), or an XKB name such as C(us), C(jp106)); C(resolution) (the PC's screen, C(WIDTHxHEIGHT));
+        C(usb) (true lets the seat pass USB devices to its VM; false by default); C(vars) (extra host
+        vars, whose names may not start with C(vdi_)).
+      - A BIOS PC gets the VESA mode of its resolution (640x480, 800x600, 1024x768 or 1280x1024),
+        else the largest of those that fits; a UEFI PC gets the size itself when its firmware's
+        graphics (GOP) offers it (the kernel's EFI stub sets it, C(video=efifb:WxH)).
       - An unknown key is an error, so that a typo cannot pass silently.
     type: dict
     default: {}

@@ -17,9 +17,23 @@ VNC_BASE_PORT = 5900
 RDP_BASE_PORT = 3389
 MAX_PORT = 65535
 PROTOCOLS = ('vnc', 'spice', 'rdp')
-CLIENT_KEYS = frozenset(('mac', 'ip', 'display', 'server', 'protocol', 'memory_mb', 'vcpus', 'image', 'vars'))
+CLIENT_KEYS = frozenset(('mac', 'ip', 'display', 'server', 'protocol', 'memory_mb', 'vcpus', 'image', 'keymap',
+                         'resolution', 'usb', 'vars'))
 SERVER_KEYS = frozenset(('address', 'max_seats', 'vars'))
-CLIENT_BUILTIN_DEFAULTS = {'protocol': 'vnc', 'memory_mb': 1024, 'vcpus': 1, 'image': 'default'}
+CLIENT_BUILTIN_DEFAULTS = {'protocol': 'vnc', 'memory_mb': 1024, 'vcpus': 1, 'image': 'default', 'keymap': 'us',
+                           'resolution': '1024x768', 'usb': False}
+# Keyboard layouts by QEMU's keymap names (its pc-bios/keymaps), and the XKB names a site may use
+# for them instead. A seat publishes the QEMU name.
+QEMU_KEYMAPS = frozenset(('ar', 'bepo', 'cz', 'da', 'de', 'de-ch', 'en-gb', 'en-us', 'es', 'et', 'fi', 'fo', 'fr', 'fr-be',
+                          'fr-ca', 'fr-ch', 'hr', 'hu', 'is', 'it', 'ja', 'lt', 'lv', 'mk', 'nl', 'no', 'pl', 'pt', 'pt-br',
+                          'ru', 'sl', 'sv', 'th', 'tr'))
+XKB_KEYMAPS = {'us': 'en-us', 'gb': 'en-gb', 'jp': 'ja', 'jp106': 'ja', 'br': 'pt-br', 'be': 'fr-be', 'ch': 'de-ch',
+               'dk': 'da', 'ee': 'et', 'se': 'sv', 'si': 'sl', 'ara': 'ar', 'ca': 'fr-ca'}
+_RESOLUTION_RE = re.compile(r'^([1-9][0-9]{2,4})x([1-9][0-9]{2,4})$')
+MAX_SCREEN_SIDE = 16384
+# The VESA BIOS modes (16 bits per pixel) a BIOS PC's framebuffer can be set to by number
+# (pxelinux's vga=); other sizes get the largest of these that fits.
+VESA_MODES = ((640, 480, 785), (800, 600, 788), (1024, 768, 791), (1280, 1024, 794))
 RESERVED_VAR_PREFIX = 'vdi_'
 # Ports the server's own services use with the collection's defaults: SSH, DHCP, TFTP, proxy DHCP,
 # the image server, the rsync daemon, the dashboard and libvirt. A display there would clash.
@@ -130,6 +144,27 @@ def _positive_int(value, owner, field):
     if not _is_int(value) or value < 1:
         raise FleetError('%s: %s must be a positive whole number, got %r' % (owner, field, value))
     return int(value)
+
+
+def parse_keymap(value, owner):
+    if not isinstance(value, str) or (value not in QEMU_KEYMAPS and value not in XKB_KEYMAPS):
+        raise FleetError('%s: keymap %r is not a known layout (QEMU names: %s; or XKB names: %s)'
+                         % (owner, value, ', '.join(sorted(QEMU_KEYMAPS)), ', '.join(sorted(XKB_KEYMAPS))))
+    return XKB_KEYMAPS.get(value, value)
+
+
+def parse_resolution(value, owner):
+    match = _RESOLUTION_RE.match(value) if isinstance(value, str) else None
+    if not match or max(int(match.group(1)), int(match.group(2))) > MAX_SCREEN_SIDE:
+        raise FleetError('%s: resolution %r must be WIDTHxHEIGHT in pixels, such as 1920x1080 (each 100 to %d)'
+                         % (owner, value, MAX_SCREEN_SIDE))
+    return int(match.group(1)), int(match.group(2))
+
+
+def vesa_mode(width, height):
+    """pxelinux's vga= for a BIOS PC: that size's VESA mode, else the largest one that fits."""
+    fitting = [mode for mode in VESA_MODES if mode[0] <= width and mode[1] <= height]
+    return (fitting[-1] if fitting else VESA_MODES[0])[2]
 
 
 def _extra_vars(value, owner):
@@ -246,6 +281,10 @@ def parse_client(name, raw, defaults, network, servers, guest_prefix, reserved_p
     image = entry['image']
     if not isinstance(image, str) or not image:
         raise FleetError('%s: image must be a non-empty name from the image catalogue, got %r' % (owner, image))
+    keymap = parse_keymap(entry['keymap'], owner)
+    width, height = parse_resolution(entry['resolution'], owner)
+    if not isinstance(entry['usb'], bool):
+        raise FleetError('%s: usb must be true or false, got %r' % (owner, entry['usb']))
     seat = {
         'name': name,
         'mac': mac,
@@ -260,8 +299,14 @@ def parse_client(name, raw, defaults, network, servers, guest_prefix, reserved_p
         'memory_mb': _positive_int(entry['memory_mb'], owner, 'memory_mb'),
         'vcpus': _positive_int(entry['vcpus'], owner, 'vcpus'),
         'image': str(image),
-        'kernel_args': 'vdi.seat=%s vdi.server=%s vdi.port=%d vdi.protocol=%s'
-                       % (name, servers[server]['address'], port, protocol),
+        'keymap': keymap,
+        'resolution': '%dx%d' % (width, height),
+        'usb': entry['usb'],
+        # How the kernel line sets the screen's size: vga=<VESA mode> for a BIOS PC's vesafb, and
+        # video=efifb:WxH, which the kernel's EFI stub sets among the firmware's GOP modes.
+        'video': {'efifb': '%dx%d' % (width, height), 'vga': vesa_mode(width, height)},
+        'kernel_args': 'vdi.seat=%s vdi.server=%s vdi.port=%d vdi.protocol=%s vdi.keymap=%s vdi.resolution=%dx%d'
+                       % (name, servers[server]['address'], port, protocol, keymap, width, height),
     }
     if ip is not None:
         seat['ip'] = str(ip)

@@ -6,7 +6,8 @@ seat with Secure Boot on, and two unregistered PCs, BIOS and Secure Boot), then 
 outside: the client's screen (QEMU screendump) equals its seat VM's screen captured independently
 over VNC with the seat's password and differs from another seat's; keys sent to the client reach
 its seat VM; the addresses came from the site's DHCP server; the unregistered PCs show "not
-registered" and open no desktop; a seat whose VM is restarted reconnects by itself. The lab is
+registered" and open no desktop; each PC's screen has its seat's resolution (BIOS 1280x1024 by VESA
+mode, UEFI 1920x1080 by the kernel's EFI stub); a seat whose VM is restarted reconnects by itself. The lab is
 removed afterwards (its screens stay under build/lab/screens/).
 """
 
@@ -31,6 +32,15 @@ def test_client_shows_its_own_seat_vm(running_lab, seat):
     foreign = mismatch(client_screen(seat), seat_screen(other))
     assert own <= CURSOR_PIXELS, '%s: %d pixels of its VM screen differ on the client' % (seat, own)
     assert foreign > 4 * CURSOR_PIXELS, '%s: the client looks like %s (only %d pixels differ)' % (seat, other, foreign)
+
+
+@pytest.mark.parametrize('seat', sorted(SEATS), ids=lambda s: '%s-%s' % (s, SEATS[s]['firmware']))
+def test_each_pc_boots_at_its_seats_resolution(running_lab, seat):
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    wanted = lab.fleet_clients()[seat].get('resolution', '1024x768')
+    with Image.open(client_screen(seat)) as screen:
+        assert '%dx%d' % screen.size == wanted, '%s: the PC\'s screen is %dx%d' % ((seat,) + screen.size)
 
 
 @pytest.mark.parametrize('seat', sorted(SEATS))

@@ -19,7 +19,8 @@ MAX_KERNEL_LINE = 2047
 # the two entries of a seat would differ. $vdi_bootif is grub.cfg's own MAC variable.
 GRUB_SPECIAL = re.compile(r'[;&|<>"\'`\\{}]|\$(?!vdi_bootif\b)')
 ROOTSHA256 = re.compile(r'(^|\s)rootsha256=[0-9a-f]{64}(\s|$)')
-SECRET = re.compile(r'(^|\s)[^\s=]*(pass|secret|token|key)[^\s=]*=', re.IGNORECASE)
+# A keyboard's layout (vdi.keymap=) is no key.
+SECRET = re.compile(r'(^|\s)[^\s=]*(pass|secret|token|key(?!map|board))[^\s=]*=', re.IGNORECASE)
 
 
 def check_kernel_line(number, rest):
