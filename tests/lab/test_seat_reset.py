@@ -10,7 +10,6 @@ import time
 from lab_helpers import lab, overlay_data, write_to_disk
 
 GUEST = 'vdi-seat2'
-SEAT2 = next(client for client in lab.CLIENTS if client['name'] == 'seat2')
 
 
 def guest_powers_off():
@@ -101,5 +100,3 @@ def test_a_power_off_while_nobody_watched_is_caught_up_on(running_lab):
         assert lab.ssh('systemctl start vdi-seat-reset').returncode == 0
     assert wait_for(lambda: running_again('')), 'the watcher did not reset the seat that powered off while it was stopped'
     assert overlay_data('seat2') == []
-    # seat2's PC finds its VM again by itself.
-    assert lab.wait_for_session(SEAT2, timeout=120)
