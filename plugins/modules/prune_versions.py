@@ -17,8 +17,10 @@ description:
     P(thinclient.vdi.versioned_name#filter); the plain name too, as releases before versioning
     served it) stays when it is in O(keep), when its name
     appears in any file below the directories of O(referenced_in) (the boot entries), or when it is
-    one of the O(keep_unreferenced) newest of the others (a seat that read its entry just before it
-    changed may still be fetching it). Every other match is removed, with its O(companions).
+    one of the O(keep_unreferenced) newest of the others. Every other match is removed, with its
+    O(companions).
+  - A seat that read its entry just before the entries changed may still be fetching what it named, so
+    run this in check mode before the change and pass its RV(referenced) in O(keep) afterwards.
   - Symbolic links are never removed.
 options:
   path:
@@ -40,9 +42,9 @@ options:
     elements: path
     default: []
   keep_unreferenced:
-    description: How many of the newest unreferenced versions (by modification time) are kept.
+    description: How many of the newest unreferenced versions (by modification time) are kept besides.
     type: int
-    default: 1
+    default: 0
   companions:
     description: Suffixes of files that go with a version (its C(.sha256)) and are removed with it.
     type: list
@@ -62,11 +64,20 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Remove kernels no boot entry refers to (the newest other one stays)
+- name: Note the kernels the boot entries name before they change
   thinclient.vdi.prune_versions:
     path: /srv/tftp
     name: vmlinuz
-    keep: [vmlinuz-0123456789abcdef]
+    referenced_in: [/srv/tftp/pxelinux.cfg, /srv/tftp/grub]
+  check_mode: true
+  changed_when: false
+  register: named_before
+
+- name: Remove kernels no boot entry names, now or before the change
+  thinclient.vdi.prune_versions:
+    path: /srv/tftp
+    name: vmlinuz
+    keep: "{{ ['vmlinuz-0123456789abcdef'] + named_before.referenced }}"
     referenced_in: [/srv/tftp/pxelinux.cfg, /srv/tftp/grub]
 """
 
@@ -82,6 +93,14 @@ kept:
   returned: always
   type: dict
   sample: {vmlinuz-0123456789abcdef: keep}
+referenced:
+  description:
+    - The versions a file below O(referenced_in) names. Run in check mode before the entries
+      change, this is what they named; pass it in O(keep) to the prune after the change.
+  returned: always
+  type: list
+  elements: str
+  sample: [vmlinuz-fedcba9876543210]
 """
 
 import os
@@ -134,7 +153,7 @@ def main():
             'name': {'type': 'str', 'required': True},
             'keep': {'type': 'list', 'elements': 'str', 'default': []},
             'referenced_in': {'type': 'list', 'elements': 'path', 'default': []},
-            'keep_unreferenced': {'type': 'int', 'default': 1},
+            'keep_unreferenced': {'type': 'int', 'default': 0},
             'companions': {'type': 'list', 'elements': 'str', 'default': []},
         },
         supports_check_mode=True,
@@ -145,7 +164,7 @@ def main():
     except VersionError as ex:
         module.fail_json(msg='name: %s' % ex)
     if not os.path.isdir(params['path']):
-        module.exit_json(changed=False, removed=[], kept={})
+        module.exit_json(changed=False, removed=[], kept={}, referenced=[])
     kept, removable = plan(params['path'], matcher, params['keep'], params['referenced_in'],
                            params['keep_unreferenced'])
     removed = []
@@ -156,7 +175,8 @@ def main():
                 removed.append(file_name)
                 if not module.check_mode:
                     os.unlink(target)
-    module.exit_json(changed=bool(removed), removed=removed, kept=kept)
+    module.exit_json(changed=bool(removed), removed=removed, kept=kept,
+                     referenced=sorted(name for name, why in kept.items() if why == 'referenced'))
 
 
 if __name__ == '__main__':

@@ -11,7 +11,8 @@ version_added: 0.1.0
 author:
   - thinclient.vdi contributors (@thinclient)
 description:
-  - Takes or gives back a lock file on the managed host, so that two runs of C(site.yml) against
+  - Takes or gives back a lock file on the managed host (every change to it under a C(flock) of
+    O(path) with C(.guard) appended), so that two runs of C(site.yml) against
     the same server (two operators, a schedule and a person) never build, publish or switch boot
     entries at the same time.
   - A run that finds the lock held waits up to O(wait) seconds for it, then fails naming who holds
@@ -76,6 +77,8 @@ previous:
   type: dict
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -90,19 +93,28 @@ def _read(path):
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        # Half-written by a run that died while writing it: nobody's lock.
-        return {'token': '', 'holder': 'unknown', 'started': 0}
+        # Not written by this module (lock files are written whole, then renamed): its age is the file's.
+        return {'token': '', 'holder': 'unknown', 'started': os.stat(path).st_mtime}
 
 
-def _create(path, record):
-    """True when this call made the lock file (O_EXCL: of two runs, exactly one does)."""
+@contextlib.contextmanager
+def _guard(path):
+    """Every look at the lock and every change to it happens under this flock: of two runs that
+    find it free (or left behind), one takes it and the other then sees it held."""
+    handle = os.open(path + '.guard', os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(handle, 'w', encoding='utf-8') as stream:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _write(path, record):
+    fresh = '%s.%d.new' % (path, os.getpid())
+    with open(fresh, 'w', encoding='utf-8') as stream:
         json.dump(record, stream)
-    return True
+    os.chmod(fresh, 0o644)
+    os.replace(fresh, path)
 
 
 def acquire(module, params):
@@ -111,26 +123,18 @@ def acquire(module, params):
     record = {'token': params['token'], 'holder': params['holder'], 'started': time.time()}
     started = time.monotonic()
     while True:
-        if _create(path, record):
-            return {'waited': round(time.monotonic() - started, 1)}
-        held = _read(path)
-        if held is None:
-            continue
-        if held.get('token') == params['token']:
-            return {'waited': round(time.monotonic() - started, 1)}
-        age = time.time() - float(held.get('started') or 0)
-        if age > params['stale_after']:
-            # Renamed aside, not deleted: of two runs taking it over, only one rename succeeds.
-            aside = '%s.stale.%s' % (path, params['token'])
-            try:
-                os.rename(path, aside)
-            except FileNotFoundError:
-                continue
-            os.unlink(aside)
-            module.warn('took over the run lock %s that %s left %d s ago' % (path, held.get('holder') or 'a run', age))
-            if _create(path, record):
+        with _guard(path):
+            held = _read(path)
+            if held is not None and held.get('token') == params['token']:
+                return {'waited': round(time.monotonic() - started, 1)}
+            if held is None:
+                _write(path, record)
+                return {'waited': round(time.monotonic() - started, 1)}
+            age = time.time() - float(held.get('started') or 0)
+            if age > params['stale_after']:
+                _write(path, record)
+                module.warn('took over the run lock %s that %s left %d s ago' % (path, held.get('holder') or 'a run', age))
                 return {'waited': round(time.monotonic() - started, 1), 'previous': held}
-            continue
         if time.monotonic() - started >= params['wait']:
             since = time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(float(held.get('started') or 0)))
             message = ('another run (%s) holds this server since %s (%s); waited %d s. Run again when it has '
@@ -140,13 +144,17 @@ def acquire(module, params):
 
 
 def release(module, params):
-    held = _read(params['path'])
-    if held is None:
+    path = params['path']
+    if not os.path.isdir(os.path.dirname(path)):
         return {}
-    if held.get('token') != params['token']:
-        module.warn('the run lock %s is held by %s, not this run: left as it is' % (params['path'], held.get('holder')))
-        return {}
-    os.unlink(params['path'])
+    with _guard(path):
+        held = _read(path)
+        if held is None:
+            return {}
+        if held.get('token') != params['token']:
+            module.warn('the run lock %s is held by %s, not this run: left as it is' % (path, held.get('holder')))
+            return {}
+        os.unlink(path)
     return {}
 
 

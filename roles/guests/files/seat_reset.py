@@ -69,11 +69,12 @@ def recreate(entry):
 
 
 class Decisions:
-    """Which power-offs reset a seat: the rules, apart from libvirt."""
+    """Which power-offs reset a seat: the rules, apart from libvirt. host_requests (seat: the time
+    the host pressed its power button) is kept in the state file across restarts."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.time, host_requests=None):
         self.clock = clock
-        self.host_requests = {}
+        self.host_requests = dict(host_requests or {})
         self.host_finished = set()
 
     def host_pressed_power(self, name):
@@ -96,13 +97,16 @@ class Decisions:
         return pressed is None or self.clock() - pressed > HOST_REQUEST_SECONDS
 
 
-def missed(stateless, last, current_boot, states):
+def missed(stateless, last, current_boot, states, now):
     """The stateless seats that powered themselves off while nobody watched. last: what the watcher
-    saw before ({'boot_id', 'running'}); states: {name: (state, reason)} now."""
+    saw before ({'boot_id', 'running', 'host_requests'}); states: {name: (state, reason)} now. A
+    seat whose power button the host pressed shortly before does not count."""
     if last.get('boot_id') != current_boot:
         return []
+    pressed = last.get('host_requests', {})
     return sorted(name for name in stateless if name in last.get('running', [])
-                  and states.get(name) == (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN))
+                  and states.get(name) == (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN)
+                  and not now - pressed.get(name, float('-inf')) <= HOST_REQUEST_SECONDS)
 
 
 def reset_and_start(connection, name, entry, why):
@@ -139,7 +143,7 @@ class Watcher:
     def __init__(self, config, state_path):
         self.config = config
         self.state_path = state_path
-        self.decisions = Decisions()
+        self.decisions = Decisions(host_requests=read_json(state_path, {}).get('host_requests'))
         self.connection = None
         self.pending = []
         self.closed = False
@@ -148,15 +152,18 @@ class Watcher:
         return read_json(self.config, {})
 
     def remember(self):
-        """What is running now, for the next start to compare with."""
+        """What is running now, for the next start to compare with. Nothing is written when
+        libvirtd cannot say: the last good record is what a catch-up needs."""
         running = []
         for name in self.stateless():
             try:
                 if self.connection.lookupByName(name).isActive():
                     running.append(name)
-            except libvirt.libvirtError:
-                continue
-        write_json(self.state_path, {'boot_id': boot_id(), 'running': sorted(running)})
+            except libvirt.libvirtError as ex:
+                if ex.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    return
+        write_json(self.state_path, {'boot_id': boot_id(), 'running': sorted(running),
+                                     'host_requests': self.decisions.host_requests})
 
     def connect(self):
         while True:
@@ -181,7 +188,7 @@ class Watcher:
                 states[name] = tuple(self.connection.lookupByName(name).state())
             except libvirt.libvirtError:
                 continue
-        for name in missed(stateless, read_json(self.state_path, {}), boot_id(), states):
+        for name in missed(stateless, read_json(self.state_path, {}), boot_id(), states, time.time()):
             reset_and_start(self.connection, name, stateless[name], 'powered off while the watcher was not connected')
         self.remember()
 
@@ -192,6 +199,7 @@ class Watcher:
     def on_powerdown(self, dummy_conn, domain, event, dummy_seconds, dummy_micros, dummy_details, dummy_opaque):
         log('%s: the host pressed its power button (%s); its shutdown keeps its disk' % (domain.name(), event))
         self.decisions.host_pressed_power(domain.name())
+        self.remember()
 
     def on_lifecycle(self, dummy_conn, domain, event, detail, dummy_opaque):
         name = domain.name()
@@ -221,6 +229,9 @@ class Watcher:
                     self.connection.close()
                 except libvirt.libvirtError:
                     pass
+                # Events from the old connection are covered by the catch-up; handled again they
+                # would reset a seat twice.
+                self.pending.clear()
                 self.connect()
                 log('reconnected to libvirtd')
             self.handle_pending()

@@ -14,7 +14,7 @@ FAKE_LIBVIRT = types.SimpleNamespace(
     VIR_DOMAIN_EVENT_STOPPED_SAVED=4, VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED=0, VIR_DOMAIN_EVENT_SHUTDOWN_GUEST=1,
     VIR_DOMAIN_EVENT_SHUTDOWN_HOST=2, VIR_DOMAIN_RUNNING=1, VIR_DOMAIN_SHUTOFF=5,
     VIR_DOMAIN_SHUTOFF_SHUTDOWN=1, VIR_DOMAIN_SHUTOFF_DESTROYED=2, VIR_DOMAIN_SHUTOFF_DAEMON=7,
-    libvirtError=Exception)
+    VIR_ERR_NO_DOMAIN=42, libvirtError=Exception)
 
 RESET = load('guests', 'seat_reset.py', {'libvirt': FAKE_LIBVIRT})
 V = FAKE_LIBVIRT
@@ -71,6 +71,23 @@ def test_catching_up_resets_only_seats_seen_running_that_the_guest_shut_down_in_
         'vdi-d': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_SHUTDOWN),   # was off already
         'vdi-e': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_DAEMON),     # libvirtd lost it
     }
-    assert RESET.missed(stateless, last, 'boot-1', states) == ['vdi-a']
-    assert RESET.missed(stateless, last, 'boot-2', states) == [], 'seats off after a server reboot were reset'
-    assert RESET.missed(stateless, {}, 'boot-1', states) == []
+    assert RESET.missed(stateless, last, 'boot-1', states, 5000.0) == ['vdi-a']
+    assert RESET.missed(stateless, last, 'boot-2', states, 5000.0) == [], 'seats off after a server reboot were reset'
+    assert RESET.missed(stateless, {}, 'boot-1', states, 5000.0) == []
+
+
+def test_catching_up_leaves_a_seat_whose_power_button_the_host_pressed():
+    stateless = {'vdi-a': {}}
+    states = {'vdi-a': (V.VIR_DOMAIN_SHUTOFF, V.VIR_DOMAIN_SHUTOFF_SHUTDOWN)}
+    last = {'boot_id': 'boot-1', 'running': ['vdi-a'], 'host_requests': {'vdi-a': 4900.0}}
+    assert RESET.missed(stateless, last, 'boot-1', states, 5000.0) == []
+    assert RESET.missed(stateless, last, 'boot-1', states, 4900.0 + RESET.HOST_REQUEST_SECONDS + 1) == ['vdi-a']
+
+
+def test_a_press_the_watcher_saw_before_its_restart_still_counts():
+    clock = Clock()
+    first = RESET.Decisions(clock)
+    first.host_pressed_power('vdi-a')
+    restarted = RESET.Decisions(clock, host_requests=first.host_requests)
+    clock.now += 20
+    assert not restarted.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)

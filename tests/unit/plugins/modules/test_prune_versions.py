@@ -27,13 +27,26 @@ def test_keeps_current_referenced_and_newest_spare(prune_versions, tmp_path):
     served = tmp_path / 'tftp'
     _versions(served, ['vmlinuz', A, B, C, D, 'vmlinuz-other', 'initrd-%s.img' % ('e' * 16)])
     entries = _entries(tmp_path, 'KERNEL %s\n' % A, 'linux /%s rooturl=x\n' % D)
-    result = prune_versions(path=str(served), name='vmlinuz', keep=[D], referenced_in=[str(entries)])
-    assert result['changed']
+    result = prune_versions(path=str(served), name='vmlinuz', keep=[D], referenced_in=[str(entries)], keep_unreferenced=1)
+    assert result['changed'] and result['referenced'] == [A]
     assert result['kept'] == {D: 'keep', A: 'referenced', C: 'newest'}
     assert sorted(result['removed']) == sorted(['vmlinuz', B])
     assert sorted(p.name for p in served.iterdir()) == sorted([A, C, D, 'vmlinuz-other', 'initrd-%s.img' % ('e' * 16)])
-    again = prune_versions(path=str(served), name='vmlinuz', keep=[D], referenced_in=[str(entries)])
+    again = prune_versions(path=str(served), name='vmlinuz', keep=[D], referenced_in=[str(entries)], keep_unreferenced=1)
     assert not again['changed'] and again['removed'] == []
+
+
+def test_what_the_entries_named_before_they_changed_stays_not_what_is_newest(prune_versions, tmp_path):
+    # Served A; a failed run published B; this run publishes C and switches the entries from A to C.
+    served = tmp_path / 'tftp'
+    _versions(served, [A, B, C])
+    entries = _entries(tmp_path, 'KERNEL %s\n' % A)
+    before = prune_versions(path=str(served), name='vmlinuz', referenced_in=[str(entries)], check_mode=True)
+    assert before['referenced'] == [A] and sorted(p.name for p in served.iterdir()) == [A, B, C]
+    (entries / '01-52-54-00-00-00-00').write_text('KERNEL %s\n' % C)
+    after = prune_versions(path=str(served), name='vmlinuz', keep=[C] + before['referenced'], referenced_in=[str(entries)])
+    assert after['removed'] == [B]
+    assert sorted(p.name for p in served.iterdir()) == [A, C]
 
 
 def test_a_name_inside_a_longer_name_is_no_reference(prune_versions, tmp_path):

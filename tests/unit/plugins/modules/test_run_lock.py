@@ -54,4 +54,13 @@ def test_a_lock_left_behind_is_taken_over(run_lock, tmp_path):
     assert not result.get('failed') and result['previous']['holder'] == 'bob'
     assert 'took over the run lock' in _warnings(result)
     assert json.loads(lock.read_text())['token'] == 'new'
-    assert sorted(os.listdir(tmp_path)) == sorted(['site.lock', 'run_lock-args.json'])
+    assert sorted(os.listdir(tmp_path)) == sorted(['site.lock', 'site.lock.guard', 'run_lock-args.json'])
+
+
+def test_a_lock_file_another_run_is_still_writing_is_held_not_left_behind(run_lock, tmp_path):
+    # What a reader sees between another run's create and its write: an empty file, just made.
+    lock = tmp_path / 'site.lock'
+    lock.write_text('')
+    result = run_lock(path=str(lock), token='new', stale_after=3600, wait=1)
+    assert result.get('failed') and 'another run (unknown) holds this server' in result['msg']
+    assert lock.read_text() == ''
