@@ -241,17 +241,18 @@ def fleet_clients():
     return yaml.safe_load(INVENTORY.read_text())['clients']
 
 
-def site_dhcp_up():
+def site_dhcp_up(lease='10m'):
     """The site's DHCP server: plain DHCP, one reservation per seat of the fleet, a pool for the
-    rest, no PXE options. Not this project's code: Debian's dnsmasq, in a namespace of its own."""
+    rest, no PXE options, leases of `lease` (dnsmasq's shortest is 2m). Not this project's code:
+    Debian's dnsmasq, in a namespace of its own."""
     site_dhcp_down()
     subprocess.run([sys.executable, str(TESTHOSTS), 'ns-up', SITE_DHCP['namespace'], SITE_DHCP['address'], SITE_DHCP['mac']],
                    check=True, env=environment())
     args = ['ip', 'netns', 'exec', SITE_DHCP['namespace'], 'dnsmasq', '--port=0', '--interface=eth0', '--bind-interfaces',
-            '--dhcp-authoritative', '--dhcp-range=%s,%s,255.255.255.0,10m' % SITE_DHCP['pool'], '--log-dhcp',
+            '--dhcp-authoritative', '--dhcp-range=%s,%s,255.255.255.0,%s' % (SITE_DHCP['pool'] + (lease,)), '--log-dhcp',
             '--log-facility=%s' % (LOGS / 'site-dhcp.log'), '--pid-file=%s' % (STATE / 'site-dhcp.pidfile'),
             '--dhcp-leasefile=%s' % (STATE / 'site-dhcp.leases')]
-    args += ['--dhcp-host=%s,%s' % (client['mac'], client['ip']) for client in fleet_clients().values() if 'ip' in client]
+    args += ['--dhcp-host=%s,%s,%s' % (client['mac'], client['ip'], lease) for client in fleet_clients().values() if 'ip' in client]
     LOGS.mkdir(parents=True, exist_ok=True)
     # A fresh log: the tests read which addresses this server leased.
     (LOGS / 'site-dhcp.log').unlink(missing_ok=True)
@@ -338,6 +339,14 @@ def server_up():
         return os.path.exists('/proc/%d' % int(pid_file.read_text()))
     except (OSError, ValueError):
         return False
+
+
+def restart_server(grace=120):
+    """Reboot the VDI server as an operator's `reboot` does (its disk kept): whether it shut down
+    cleanly within `grace` seconds, and the seconds until it answered SSH again."""
+    result = subprocess.run([sys.executable, str(TESTHOSTS), 'restart', SERVER, '--grace', str(grace)],
+                            capture_output=True, text=True, env=environment(), check=True)
+    return json.loads(result.stdout)
 
 
 def stop_client(client):

@@ -7,6 +7,7 @@ was proven on machines of this kind.
 
   python3 testhosts.py template                 build the cached host template (debootstrap)
   python3 testhosts.py up NAME ADDRESS [--bind-kvm]   start a host (and the bridge, and the cache)
+  python3 testhosts.py restart NAME [--grace S]  reboot a host cleanly, keeping its disk
   python3 testhosts.py down NAME                 stop and remove one host
   python3 testhosts.py down-all                  stop every host, the cache and the bridge
   python3 testhosts.py ns-up NAME ADDRESS MAC    a network namespace posing as a machine on the bridge
@@ -162,13 +163,19 @@ def up(name, address, bind_kvm=False):
                '--network-bridge=' + BRIDGE]
     if bind_kvm and os.path.exists('/dev/kvm'):
         command.append('--bind=/dev/kvm')
-    with open(host / 'console.log', 'wb') as console:
-        process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with
-                                   start_new_session=True)
-    pid_file.write_text(str(process.pid))
+    (host / 'command.json').write_text(json.dumps(command))
     (host / 'address').write_text(str(address))
-    _wait_port(str(address), 22, 90, '%s sshd' % name)
+    _boot(host)
     return describe(name, address)
+
+
+def _boot(host):
+    """Boot the host's container from its root as it is (a restart keeps everything on its disk)."""
+    with open(host / 'console.log', 'ab') as console:
+        process = subprocess.Popen(json.loads((host / 'command.json').read_text()), stdout=console,  # pylint: disable=consider-using-with
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    (host / 'pid').write_text(str(process.pid))
+    _wait_port((host / 'address').read_text(), 22, 90, '%s sshd' % host.name)
 
 
 def describe(name, address):
@@ -191,23 +198,46 @@ def _wait_gone(pid, seconds):
     return not _alive(pid)
 
 
+def _power_off(host, grace):
+    """Shut the host's container down; after `grace` seconds its PID 1 is killed. True if it
+    powered off by itself in time."""
+    pid_file = host / 'pid'
+    if not pid_file.exists():
+        return True
+    pid = int(pid_file.read_text())
+    clean = True
+    # nspawn turns SIGTERM into a clean poweroff of the container. libvirt-guests may stall
+    # that for minutes, so the container's PID 1 is then killed, which ends its whole PID
+    # namespace: killing nspawn alone would leave the container running, orphaned.
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, grace):
+            clean = False
+            for child in _children(pid):
+                os.kill(child, signal.SIGKILL)
+            if not _wait_gone(pid, 5):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid, 5)
+    pid_file.unlink()
+    return clean
+
+
 def down(name):
     host = STATE / 'hosts' / name
-    pid_file = host / 'pid'
-    if pid_file.exists():
-        pid = int(pid_file.read_text())
-        # nspawn turns SIGTERM into a clean poweroff of the container. libvirt-guests may stall
-        # that for minutes, so the container's PID 1 is then killed, which ends its whole PID
-        # namespace: killing nspawn alone would leave the container running, orphaned.
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(pid, 10):
-                for child in _children(pid):
-                    os.kill(child, signal.SIGKILL)
-                if not _wait_gone(pid, 5):
-                    os.kill(pid, signal.SIGKILL)
-                    _wait_gone(pid, 5)
+    _power_off(host, 10)
     shutil.rmtree(host, ignore_errors=True)
+
+
+def restart(name, grace):
+    """A reboot of a running host, as an operator's `reboot` does, with its disk kept: whether it
+    shut down cleanly within `grace` seconds, and the seconds until its sshd answered again."""
+    host = STATE / 'hosts' / name
+    if not (host / 'command.json').exists():
+        raise SystemExit('%s: no such host (or made by an older testhosts.py: take it down and up again)' % name)
+    started = time.monotonic()
+    clean = _power_off(host, grace)
+    _boot(host)
+    return {'name': name, 'clean': clean, 'seconds': round(time.monotonic() - started, 1)}
 
 
 def _ns_link(name):
@@ -266,6 +296,9 @@ def main():
     start.add_argument('name')
     start.add_argument('address')
     start.add_argument('--bind-kvm', action='store_true')
+    again = sub.add_parser('restart')
+    again.add_argument('name')
+    again.add_argument('--grace', type=int, default=120, help='seconds a clean shutdown may take before the host is killed')
     stop = sub.add_parser('down')
     stop.add_argument('name')
     sub.add_parser('down-all')
@@ -280,6 +313,8 @@ def main():
         print(template())
     elif args.command == 'up':
         print(json.dumps(up(args.name, args.address, args.bind_kvm)))
+    elif args.command == 'restart':
+        print(json.dumps(restart(args.name, args.grace)))
     elif args.command == 'down':
         down(args.name)
     elif args.command == 'ns-up':
