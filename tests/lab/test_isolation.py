@@ -1,8 +1,9 @@
 """Seat isolation, attacked from the network: namespaces on the lab's bridge pose as seat 1, seat 2
 and an unlisted machine once the lab's own PCs are off. A seat reaches its own display and rsync
-module and nothing of another seat's; an unlisted machine reaches no display; a wrong password is
-refused; TFTP and HTTP take no writes and list nothing; no secret shows in a verbose converge, in a
-boot entry, or in a file on the server that others can read.
+module and nothing of another seat's; an unlisted machine reaches no display, nor does one that takes
+a seat's address with a MAC of its own (nor its rsync module); a wrong password is refused; TFTP
+and HTTP take no writes and list nothing; no secret shows in a verbose converge, in a boot entry,
+or in a file on the server that others can read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ SERVER = lab.SERVER_ADDRESS
 POSERS = {'seat1': ('labseat1', '10.78.0.31', '52:54:00:78:08:31'),
           'seat2': ('labseat2', '10.78.0.32', '52:54:00:78:08:32'),
           'other': ('labother', '10.78.0.77', '52:54:00:78:08:77')}
+# A machine that takes seat1's address but keeps a MAC of its own.
+IMPOSTOR_MAC = '52:54:00:78:08:66'
 
 
 @pytest.fixture(scope='module')
@@ -66,7 +69,7 @@ def fetched(name):
 def rsync_read(namespace, seat):
     """(exit status, content) of the seat's password file fetched from its rsync module."""
     target = fetched('rsync-%s-%s' % (namespace, seat))
-    result = in_ns(namespace, ['rsync', '--timeout=10', 'rsync://%s:%d/%s/etc/vdi/password' % (SERVER, RSYNC_PORT, seat), str(target)])
+    result = in_ns(namespace, ['rsync', '--contimeout=5', '--timeout=10', 'rsync://%s:%d/%s/etc/vdi/password' % (SERVER, RSYNC_PORT, seat), str(target)])
     return result.returncode, target.read_text() if target.exists() else ''
 
 
@@ -103,6 +106,22 @@ def test_a_wrong_password_is_refused(posers):
     check = [sys.executable, str(REPO / 'tests' / 'tools' / 'vnc_check.py'), 'login', SERVER, str(display_port('seat1'))]
     assert subprocess.run(check + [str(wrong)], capture_output=True, timeout=60, check=False).returncode != 0
     assert subprocess.run(check + [seat_password_file('seat1')], capture_output=True, timeout=60, check=False).returncode == 0
+
+
+def test_a_machine_with_a_seats_address_but_another_mac_gets_nothing_of_it(posers):
+    # seat1's poser leaves the network and another machine takes its address with a MAC of its own.
+    name, address, mac = POSERS['seat1']
+    subprocess.run([sys.executable, TESTHOSTS, 'ns-down', name], check=True)
+    subprocess.run([sys.executable, TESTHOSTS, 'ns-up', 'labimpostor', address, IMPOSTOR_MAC], check=True)
+    try:
+        assert rfb_banner('labimpostor', display_port('seat1')).startswith('unreachable')
+        status, content = rsync_read('labimpostor', 'seat1')
+        assert status != 0 and seat_secret('seat1') not in content, 'the impostor read seat1\'s password'
+    finally:
+        subprocess.run([sys.executable, TESTHOSTS, 'ns-down', 'labimpostor'], check=False)
+        subprocess.run([sys.executable, TESTHOSTS, 'ns-up', name, address, mac], check=True)
+    # The seat itself, at the same address with its own MAC, still gets in.
+    assert rfb_banner(posers['seat1'], display_port('seat1')).startswith('RFB ')
 
 
 def test_tftp_takes_no_upload(posers):
