@@ -333,12 +333,20 @@ def report():
     return statuses
 
 
-def server_up():
-    pid_file = REPO / 'build' / 'testhosts' / 'hosts' / SERVER / 'pid'
+def _running(pid_file):
     try:
         return os.path.exists('/proc/%d' % int(pid_file.read_text()))
     except (OSError, ValueError):
         return False
+
+
+def server_up():
+    return _running(REPO / 'build' / 'testhosts' / 'hosts' / SERVER / 'pid')
+
+
+def pc_running(client):
+    """Whether the client's PC is switched on (its QEMU is running)."""
+    return _running(STATE / ('%s.pid' % client['name']))
 
 
 def restart_server(grace=120):

@@ -103,6 +103,21 @@ def mismatch(client_png, vm_png):
     return difference.histogram()[255]
 
 
+def own_screen_mismatch(seat):
+    """mismatch() of the seat's PC against its own VM; the demo desktop's text cursor blinks, so
+    the best of three comparisons."""
+    return min(mismatch(client_screen(seat), seat_screen(seat)) for dummy in range(3))
+
+
+def typed_reaches_vm(seat, word, name):
+    """Types word and Enter on the seat's PC; whether its VM shows "typed: word" within 30 s."""
+    client = SEATS[seat]
+    for char in word:
+        lab.monitor(client, 'sendkey %s' % char)
+    lab.monitor(client, 'sendkey ret')
+    return wait_for(lambda: vnc_check.shows(str(seat_screen(seat, name)), 'typed: ' + word)[0], 30, 3)
+
+
 def wait_for(predicate, seconds, step=2):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -14,7 +14,8 @@ removed afterwards (its screens stay under build/lab/screens/).
 from __future__ import annotations
 
 import pytest
-from lab_helpers import CURSOR_PIXELS, SEATS, STRANGERS, client_screen, lab, mismatch, seat_screen, vnc_check, wait_for
+from lab_helpers import (CURSOR_PIXELS, SEATS, STRANGERS, client_screen, lab, mismatch, own_screen_mismatch, seat_screen,
+                         typed_reaches_vm, vnc_check, wait_for)
 
 
 def test_every_seat_connects(running_lab):
@@ -27,8 +28,7 @@ def test_every_seat_connects(running_lab):
 @pytest.mark.parametrize('seat', sorted(SEATS), ids=lambda s: '%s-%s' % (s, SEATS[s]['firmware']))
 def test_client_shows_its_own_seat_vm(running_lab, seat):
     other = next(name for name in SEATS if name != seat)
-    # The demo desktop's text cursor blinks: compare a few times and keep the best match.
-    own = min(mismatch(client_screen(seat), seat_screen(seat)) for dummy in range(3))
+    own = own_screen_mismatch(seat)
     foreign = mismatch(client_screen(seat), seat_screen(other))
     assert own <= CURSOR_PIXELS, '%s: %d pixels of its VM screen differ on the client' % (seat, own)
     assert foreign > 4 * CURSOR_PIXELS, '%s: the client looks like %s (only %d pixels differ)' % (seat, other, foreign)
@@ -46,16 +46,7 @@ def test_each_pc_boots_at_its_seats_resolution(running_lab, seat):
 @pytest.mark.parametrize('seat', sorted(SEATS))
 def test_keys_typed_on_the_client_reach_its_seat_vm(running_lab, seat):
     word = 'lab%sok' % seat[-1]
-    client = SEATS[seat]
-    for char in word:
-        lab.monitor(client, 'sendkey %s' % char)
-    lab.monitor(client, 'sendkey ret')
-
-    def arrived():
-        found, dummy = vnc_check.shows(str(seat_screen(seat, 'typed-' + seat)), 'typed: ' + word)
-        return found
-
-    assert wait_for(arrived, 30, 3), '%s: "typed: %s" never appeared on its seat VM' % (seat, word)
+    assert typed_reaches_vm(seat, word, 'typed-' + seat), '%s: "typed: %s" never appeared on its seat VM' % (seat, word)
 
 
 @pytest.mark.parametrize('seat', sorted(SEATS), ids=lambda s: '%s-%s' % (s, SEATS[s]['firmware']))

@@ -6,7 +6,7 @@ carries QEMU's iPXE ROM boots in both modes too. The lab goes back to proxy mode
 from __future__ import annotations
 
 import pytest
-from lab_helpers import CURSOR_PIXELS, SEATS, client_screen, lab, mismatch, seat_screen
+from lab_helpers import CURSOR_PIXELS, SEATS, lab, own_screen_mismatch
 
 # (seat, firmware): each seat PC as it is, and seat 2's MAC on a UEFI PC with an iPXE ROM.
 KINDS = [(seat, SEATS[seat]['firmware']) for seat in sorted(SEATS)] + [('seat2', 'uefi-ipxe')]
@@ -16,7 +16,7 @@ def boots_to_its_own_desktop(seat, firmware):
     client = SEATS[seat]
     took = lab.boot(client, firmware=firmware)
     assert took is not None, '%s (%s) did not reach its desktop: %s' % (seat, firmware, lab.serial_text(client)[-1500:])
-    own = min(mismatch(client_screen(seat), seat_screen(seat)) for dummy in range(3))
+    own = own_screen_mismatch(seat)
     assert own <= CURSOR_PIXELS, '%s (%s): %d pixels of its VM screen differ on the client' % (seat, firmware, own)
     lab.stop_client(client)
 

@@ -9,14 +9,13 @@ every seat is connected (each reconnects by itself once the server is back)."""
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
 import time
 
 import pytest
-from lab_helpers import CURSOR_PIXELS, HTTP_PORT, SCRATCH, SEATS, client_screen, lab, mismatch, seat_screen, vnc_check, wait_for
+from lab_helpers import CURSOR_PIXELS, HTTP_PORT, SCRATCH, SEATS, lab, own_screen_mismatch, typed_reaches_vm, vnc_check, wait_for
 
 SEAT1 = SEATS['seat1']
 # What a slow site link gives one PC, and what a stalled one gives it.
@@ -124,13 +123,6 @@ def test_the_seat_tells_what_is_wrong_and_goes_on_once_it_is_fixed(short_leases)
     assert any('" 206 ' in line for line in fetches), 'seat1 never resumed its download:\n' + '\n'.join(fetches)
 
 
-def pc_running(client):
-    try:
-        return os.path.exists('/proc/%d' % int((lab.STATE / ('%s.pid' % client['name'])).read_text()))
-    except (OSError, ValueError):
-        return False
-
-
 def acknowledgements(client):
     """How many leases and renewals the site's DHCP server has granted the client so far."""
     return (lab.LOGS / 'site-dhcp.log').read_text().count('DHCPACK(eth0) %s %s' % (client['ip'], client['mac']))
@@ -158,21 +150,9 @@ def holds_its_address(client):
     return True
 
 
-def session_works(seat, word):
-    """Keys typed on the seat's PC reach its VM, and its VM's screen is what the PC shows."""
-    client = SEATS[seat]
-    for char in word:
-        lab.monitor(client, 'sendkey %s' % char)
-    lab.monitor(client, 'sendkey ret')
-    typed = wait_for(lambda: vnc_check.shows(str(seat_screen(seat, 'lease-' + seat)), 'typed: ' + word)[0], 30, 3)
-    # The demo desktop's text cursor blinks: compare a few times and keep the best match.
-    shown = min(mismatch(client_screen(seat), seat_screen(seat)) for dummy in range(3))
-    return typed, shown
-
-
 def test_the_session_goes_on_when_the_lease_expires_with_dhcp_down(short_leases):
     # Run alone, this test boots seat1's PC for the short lease itself.
-    if not pc_running(SEAT1) or not time.time() < lease_expiry(SEAT1) < time.time() + 130:
+    if not lab.pc_running(SEAT1) or not time.time() < lease_expiry(SEAT1) < time.time() + 130:
         assert lab.boot(SEAT1) is not None, 'seat1 did not boot'
     # The running root's own DHCP client holds the lease (not only the initramfs's, which nothing
     # renews): it has renewed it once more from here on.
@@ -186,8 +166,8 @@ def test_the_session_goes_on_when_the_lease_expires_with_dhcp_down(short_leases)
         assert 0 < expiry < time.time() + 130, 'the lease is longer than the 2 minutes asked for: ends at %d' % expiry
         time.sleep(max(0, expiry - time.time()) + 30)
         assert holds_its_address(SEAT1), "seat1's PC gave up its address %s when its lease ended" % SEAT1['ip']
-        typed, shown = session_works('seat1', 'lease1ok')
-        assert typed, 'keys typed on seat1 no longer reach its VM once its lease ended'
+        assert typed_reaches_vm('seat1', 'lease1ok', 'lease-seat1'), 'keys typed on seat1 no longer reach its VM once its lease ended'
+        shown = own_screen_mismatch('seat1')
         assert shown <= CURSOR_PIXELS, 'seat1 no longer shows its VM once its lease ended (%d pixels differ)' % shown
         again = [c for c in set(lab.vnc_connections('vdi-seat1')) - set(before) if c.startswith(SEAT1['ip'] + ':')]
         assert not again, 'seat1 lost its session and connected again: %s' % again
@@ -198,7 +178,7 @@ def test_the_session_goes_on_when_the_lease_expires_with_dhcp_down(short_leases)
 
 def test_every_seat_reconnects_after_the_server_reboots(short_leases):
     for client in SEATS.values():
-        if not pc_running(client):
+        if not lab.pc_running(client):
             assert lab.boot(client) is not None, '%s did not boot' % client['name']
     earlier = {seat: lab.vnc_connections('vdi-' + seat) for seat in SEATS}
     boot_id = lab.ssh('cat /proc/sys/kernel/random/boot_id').stdout.strip()
