@@ -67,10 +67,13 @@ def read(image):
     from PIL import Image, ImageOps  # pylint: disable=import-outside-toplevel
 
     picture = ImageOps.invert(Image.open(image).convert('L'))
-    picture = picture.resize((picture.width * 2, picture.height * 2), Image.LANCZOS)
+    # Whole pixels: smoothing the 8x16 console font ran "nn" together into "m".
+    picture = picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST)
     scratch = image + '.ocr.png'
     picture.save(scratch)
-    return subprocess.run(['tesseract', scratch, 'stdout'], capture_output=True, text=True, check=True).stdout
+    # One block of text: tesseract's own layout analysis cut a full, wide console screen into
+    # columns and read them out of order.
+    return subprocess.run(['tesseract', scratch, 'stdout', '--psm', '6'], capture_output=True, text=True, check=True).stdout
 
 
 # OCR of a console font mistakes 1 for i, l or |, and 0 for o: both sides are folded alike before
