@@ -64,16 +64,19 @@ def capture(host, port, password_file, output, text=None):
 
 
 def read(image):
+    """The text on a screenshot, read twice: tesseract's own way (smoothed, its layout analysis) and
+    as one block of text at whole pixels. Each misreads what the other gets right: the first cuts a
+    full, wide console screen into columns and reads "Cannot" as "Camot"; the second reads a 2 of
+    the VGA text font as Z. Every test looks for text that is there, so either reading may find it."""
     from PIL import Image, ImageOps  # pylint: disable=import-outside-toplevel
 
     picture = ImageOps.invert(Image.open(image).convert('L'))
-    # Whole pixels: smoothing the 8x16 console font ran "nn" together into "m".
-    picture = picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST)
-    scratch = image + '.ocr.png'
-    picture.save(scratch)
-    # One block of text: tesseract's own layout analysis cut a full, wide console screen into
-    # columns and read them out of order.
-    return subprocess.run(['tesseract', scratch, 'stdout', '--psm', '6'], capture_output=True, text=True, check=True).stdout
+    readings = []
+    for name, scaling, options in (('ocr', Image.LANCZOS, []), ('ocr-block', Image.NEAREST, ['--psm', '6'])):
+        scratch = '%s.%s.png' % (image, name)
+        picture.resize((picture.width * 2, picture.height * 2), scaling).save(scratch)
+        readings.append(subprocess.run(['tesseract', scratch, 'stdout'] + options, capture_output=True, text=True, check=True).stdout)
+    return '\n'.join(readings)
 
 
 # OCR of a console font mistakes 1 for i, l or |, and 0 for o: both sides are folded alike before
