@@ -39,20 +39,42 @@ def lab_session():
 
 
 def seat_secret(seat):
-    """The seat's display password, read on the server as root."""
+    """The password the seat's domain is defined with, read on the server as root. It has expired
+    whenever the VM starts and no seat is given it; it must leak nowhere all the same."""
     secret = lab.ssh('cat /etc/thinclient-vdi/seat-secrets/%s' % seat).stdout.strip()
     assert secret, 'no display password for %s on the server' % seat
     return secret
 
 
-def seat_password_file(seat):
-    """The seat's display password kept in a 0600 file here, for the viewer."""
+def issued_password(seat, lifetime=None):
+    """A one-session password for the seat VM's display, issued on the server as an administrator
+    does: good until its first login, or the lab's lifetime (30 s) when nobody logs in."""
+    option = '--lifetime %d ' % lifetime if lifetime else ''
+    result = lab.ssh('python3 /usr/local/lib/thinclient-vdi/display_password.py %svdi-%s' % (option, seat))
+    password = result.stdout.strip()
+    assert result.returncode == 0 and password, 'no display password issued for %s: %s' % (seat, result.stdout + result.stderr)
+    return password
+
+
+def password_file(password, name):
+    """A password kept in a 0600 file here, for the viewer."""
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    secret = seat_secret(seat)
-    path = SCRATCH / ('%s.passwd' % seat)
+    path = SCRATCH / ('%s.passwd' % name)
     path.touch(mode=0o600)
-    path.write_text(secret + '\n')
+    path.write_text(password + '\n')
     return str(path)
+
+
+def seat_password_file(seat):
+    """A freshly issued password for the seat's display, in a file for the viewer."""
+    return password_file(issued_password(seat), seat)
+
+
+def vnc_login(seat, path):
+    """Whether the seat VM's display takes the password in that file (from this machine, an admin source)."""
+    port = 5900 + int(SEATS[seat]['ip'].rsplit('.', 1)[1])
+    command = [sys.executable, str(REPO / 'tests' / 'tools' / 'vnc_check.py'), 'login', lab.SERVER_ADDRESS, str(port), path]
+    return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode == 0
 
 
 def seat_screen(seat, name=None, text=None):

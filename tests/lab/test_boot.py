@@ -71,6 +71,9 @@ def test_unregistered_pc_gets_no_desktop(running_lab, name):
 
 
 def test_seat_reconnects_after_its_vm_restarts(running_lab):
+    # The VM starts with its display password expired: the PC gets back in only with a fresh one,
+    # fetched from its rsync module before it reconnects (a PC that kept its boot-time password
+    # never came back).
     seat = 'seat1'
     guest = 'vdi-' + seat
     assert lab.ssh('virsh destroy %s && virsh start %s' % (guest, guest)).returncode == 0

@@ -1,9 +1,10 @@
 """Seat isolation, attacked from the network: namespaces on the lab's bridge pose as seat 1, seat 2
 and an unlisted machine once the lab's own PCs are off. A seat reaches its own display and rsync
 module and nothing of another seat's; an unlisted machine reaches no display, nor does one that takes
-a seat's address with a MAC of its own (nor its rsync module); a wrong password is refused; TFTP
-and HTTP take no writes and list nothing; no secret shows in a verbose converge, in a boot entry,
-or in a file on the server that others can read.
+a seat's address with a MAC of its own (nor its rsync module); a wrong password is refused; a
+display password opens one session (a second login with it, or a first one after its lifetime, is
+refused); TFTP and HTTP take no writes and list nothing; no secret shows in a verbose converge, in
+a boot entry, or in a file on the server that others can read.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
-from lab_helpers import HTTP_PORT, REPO, RSYNC_PORT, SCRATCH, SEATS, lab, seat_password_file, seat_secret, wait_for
+import yaml
+from lab_helpers import (HTTP_PORT, REPO, RSYNC_PORT, SCRATCH, SEATS, lab, password_file, seat_password_file, seat_secret, vnc_login,
+                         wait_for)
 
 TESTHOSTS = str(REPO / 'tests' / 'tools' / 'testhosts.py')
 SERVER = lab.SERVER_ADDRESS
@@ -22,6 +26,7 @@ POSERS = {'seat1': ('labseat1', '10.78.0.31', '52:54:00:78:08:31'),
           'other': ('labother', '10.78.0.77', '52:54:00:78:08:77')}
 # A machine that takes seat1's address but keeps a MAC of its own.
 IMPOSTOR_MAC = '52:54:00:78:08:66'
+LIFETIME = yaml.safe_load(lab.INVENTORY.read_text())['servers']['vdilab']['vars']['guests_display_password_lifetime']
 
 
 @pytest.fixture(scope='module')
@@ -92,20 +97,33 @@ def test_an_unlisted_machine_reaches_no_display(posers):
 
 
 def test_a_seat_reads_its_own_password_only(posers):
+    # Each fetch issues a password of its own, and that password opens the seat's display.
     status, content = rsync_read(posers['seat1'], 'seat1')
-    secret = seat_secret('seat1')
-    assert status == 0 and content.strip() == secret
+    assert status == 0 and len(content.strip()) == 8, (status, len(content))
+    assert vnc_login('seat1', password_file(content.strip(), 'fetched-seat1')), 'the fetched password did not open seat1'
     status, content = rsync_read(posers['seat2'], 'seat1')
-    assert status != 0 and secret not in content
+    assert status != 0 and not content
     assert rsync_read(posers['other'], 'seat1')[0] != 0
 
 
 def test_a_wrong_password_is_refused(posers):
-    wrong = SCRATCH / 'wrong.passwd'
-    wrong.write_text('not-it\n')
-    check = [sys.executable, str(REPO / 'tests' / 'tools' / 'vnc_check.py'), 'login', SERVER, str(display_port('seat1'))]
-    assert subprocess.run(check + [str(wrong)], capture_output=True, timeout=60, check=False).returncode != 0
-    assert subprocess.run(check + [seat_password_file('seat1')], capture_output=True, timeout=60, check=False).returncode == 0
+    assert not vnc_login('seat1', password_file('not-it', 'wrong'))
+    assert vnc_login('seat1', seat_password_file('seat1'))
+
+
+def test_a_display_password_opens_one_session_only(posers):
+    # What a sniffer or a thief of a seat's fetched password can do with it: nothing, once the seat
+    # has logged in with it, or once its lifetime is over.
+    status, content = rsync_read(posers['seat1'], 'seat1')
+    fetched = password_file(content.strip(), 'once-seat1')
+    assert status == 0 and vnc_login('seat1', fetched)
+    assert wait_for(lambda: not vnc_login('seat1', fetched), 10, 1), 'a second login with the same password got in'
+    status, content = rsync_read(posers['seat1'], 'seat1')
+    unused = password_file(content.strip(), 'unused-seat1')
+    time.sleep(LIFETIME + 2)
+    assert not vnc_login('seat1', unused), 'a password nobody used still opened the display after %d s' % LIFETIME
+    # The password seat1's domain is defined with expired when its VM started.
+    assert not vnc_login('seat1', password_file(seat_secret('seat1'), 'defined-seat1'))
 
 
 def test_a_machine_with_a_seats_address_but_another_mac_gets_nothing_of_it(posers):
@@ -116,7 +134,7 @@ def test_a_machine_with_a_seats_address_but_another_mac_gets_nothing_of_it(poser
     try:
         assert rfb_banner('labimpostor', display_port('seat1')).startswith('unreachable')
         status, content = rsync_read('labimpostor', 'seat1')
-        assert status != 0 and seat_secret('seat1') not in content, 'the impostor read seat1\'s password'
+        assert status != 0 and not content, 'the impostor read seat1\'s password'
     finally:
         subprocess.run([sys.executable, TESTHOSTS, 'ns-down', 'labimpostor'], check=False)
         subprocess.run([sys.executable, TESTHOSTS, 'ns-up', name, address, mac], check=True)
@@ -143,7 +161,9 @@ def test_http_serves_images_read_only(posers, method, path):
 
 
 def test_no_secret_in_boot_entries_or_readable_files(posers):
-    secrets = [seat_secret(seat) for seat in SEATS]
+    issued = rsync_read(posers['seat1'], 'seat1')[1].strip()
+    assert issued
+    secrets = [seat_secret(seat) for seat in SEATS] + [issued]
     for seat, client in SEATS.items():
         entry = tftp_read(posers['seat1'], 'pxelinux.cfg/01-' + client['mac'].replace(':', '-'))
         assert 'vdi.seat=%s' % seat in entry

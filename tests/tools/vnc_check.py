@@ -7,13 +7,16 @@
   python3 vnc_check.py read IMAGE.png                     the text on a screenshot (tesseract OCR)
   python3 vnc_check.py shows IMAGE.png TEXT               exit 0 when the screenshot shows TEXT
 
-Passwords are read from a file so that they never appear on a command line or in a log.
+Passwords are read from a file so that they never appear on a command line or in a log. A display
+password opens one session: PASSWORD_FILE may instead be ssh://SERVER/DOMAIN, a fresh password
+issued on the server for this connection (root over ssh with $TESTHOSTS_SSH_KEY).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -29,7 +32,16 @@ def security(host, port):
     return {'version': version.decode().strip(), 'security_types': types}
 
 
+ISSUER = 'python3 /usr/local/lib/thinclient-vdi/display_password.py'
+
+
 def _password(path):
+    if path.startswith('ssh://'):
+        server, domain = path[len('ssh://'):].split('/', 1)
+        result = subprocess.run(['ssh', '-i', os.environ['TESTHOSTS_SSH_KEY'], '-o', 'StrictHostKeyChecking=no', '-o',
+                                 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@' + server,
+                                 '%s %s' % (ISSUER, domain)], capture_output=True, text=True, timeout=60, check=True)
+        return result.stdout.strip()
     with open(path, encoding='ascii') as stream:
         return stream.read().strip()
 

@@ -3,12 +3,16 @@
 usage: check_rsyncd_conf.py FILE
 rsync has no check mode of its own and reads its configuration anew on each connection, so a bad
 file would break every seat at its next boot: refuse unknown parameters, repeated modules, a
-module whose path does not exist, a module that is writable or listed, and unparsable addresses.
+module whose path does not exist, a module that is writable or listed, unparsable addresses, and
+a command (pre-xfer exec, ...) whose program, or an interpreter's script, is not there: rsync
+aborts every transfer whose pre-xfer command fails.
 """
 
 import ipaddress
 import os
 import re
+import shlex
+import shutil
 import sys
 
 GLOBAL_ONLY = {'port', 'address', 'pid file', 'motd file', 'socket options', 'listen backlog', 'daemon chroot',
@@ -20,6 +24,8 @@ MODULE = {'comment', 'path', 'use chroot', 'read only', 'write only', 'list', 'u
           'ignore errors', 'ignore nonreadable', 'charset', 'forward lookup', 'syslog facility', 'syslog tag',
           'max verbosity', 'log format', 'pre-xfer exec', 'post-xfer exec', 'name converter', 'temp dir',
           'open noatime', 'early exec'}
+COMMANDS = {'pre-xfer exec', 'post-xfer exec', 'early exec'}
+INTERPRETERS = {'python3', 'sh', 'bash', 'perl'}
 SECTION = re.compile(r'^\[([^\]]+)\]$')
 SETTING = re.compile(r'^([A-Za-z][A-Za-z -]*?)\s*=\s*(.*)$')
 
@@ -28,6 +34,16 @@ def _hosts(value):
     for item in value.replace(',', ' ').split():
         if item != '*':
             ipaddress.ip_network(item, strict=False)
+
+
+def _command(value):
+    words = shlex.split(value)
+    if not words or not shutil.which(words[0]):
+        return 'no such program %r' % (words[0] if words else '')
+    if os.path.basename(words[0]) in INTERPRETERS and len(words) > 1 and not words[1].startswith('-') \
+            and not os.path.isfile(words[1]):
+        return 'no such script %r' % words[1]
+    return None
 
 
 def check(lines):
@@ -54,6 +70,10 @@ def check(lines):
                 _hosts(value)
             except ValueError as ex:
                 return 'line %d: %s: %s' % (number, name, ex)
+        if name in COMMANDS:
+            problem = _command(value)
+            if problem:
+                return 'line %d: %s: %s' % (number, name, problem)
         if module is not None:
             modules[module][name] = value
     for name, settings in modules.items():

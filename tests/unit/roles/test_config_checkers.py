@@ -73,8 +73,12 @@ def test_grub_entry_checker(change, problem):
     ('[client1]\n path = {path}\n[client1]\n path = {path}\n', 'appears twice'),
     ('[client1]\n path = {path}\n port = 873\n', "unknown parameter 'port' in [client1]"),
     ('[client1]\n path {path}\n', 'not "name = value"'),
+    ('[client1]\n path = {path}\n pre-xfer exec = python3 {path}/issue.py --lifetime 60 vdi-client1 {path}/x\n', None),
+    ('[client1]\n path = {path}\n pre-xfer exec = python3 {path}/missing.py vdi-client1\n', "no such script"),
+    ('[client1]\n path = {path}\n pre-xfer exec = no-such-program vdi-client1\n', "no such program 'no-such-program'"),
 ])
 def test_rsyncd_conf_checker(tmp_path, module, problem):
+    (tmp_path / 'issue.py').touch()
     text = 'port = 9100\nread only = yes\nlist = no\nhosts deny = *\n' + module.format(path=tmp_path)
     found = RSYNCD.check(text.splitlines())
     assert (found is None) if problem is None else (problem in found), found

@@ -1,0 +1,136 @@
+"""display_password.py's rules: what it sets on a running display, what it hands out, and where.
+libvirt is replaced by a fake connection; the forked first-login watcher is not started."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import stat
+import time
+import types
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from role_files import load
+
+DOMAIN_XML = """<domain type='qemu'><name>vdi-seat1</name><devices>
+<graphics type='vnc' port='5931' autoport='no' listen='10.78.0.8'><listen type='address' address='10.78.0.8'/></graphics>
+<video><model type='vga'/></video></devices></domain>"""
+
+
+class FakeDomain:
+    def __init__(self, active, xml=DOMAIN_XML):
+        self.active, self.xml, self.updates = active, xml, []
+
+    def isActive(self):
+        return self.active
+
+    def XMLDesc(self, _flags):
+        return self.xml
+
+    def updateDeviceFlags(self, xml, flags):
+        self.updates.append((xml, flags))
+
+
+class FakeLibvirt(types.SimpleNamespace):
+    VIR_DOMAIN_AFFECT_LIVE = 1
+    libvirtError = RuntimeError
+
+    def __init__(self, domain):
+        super().__init__()
+        self.domain = domain
+
+    def open(self, _uri):
+        domain = self.domain
+        return types.SimpleNamespace(lookupByName=lambda name: domain, close=lambda: None)
+
+
+def loaded(domain, monkeypatch):
+    fake = FakeLibvirt(domain)
+    module = load('guests', 'display_password.py', {'libvirt': fake})
+    monkeypatch.setattr(module, 'libvirt', fake)
+    watched = []
+    monkeypatch.setattr(module, 'expire_at_first_login', lambda *args: watched.append(args))
+    return module, watched
+
+
+def test_the_display_keeps_its_port_and_listen_and_gets_password_and_expiry(monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    graphics = ET.fromstring(module.graphics_update(DOMAIN_XML, 'Ab3dEf7h', 86400 + 61))
+    assert graphics.tag == 'graphics'
+    assert (graphics.get('port'), graphics.get('autoport'), graphics.find('listen').get('address')) == ('5931', 'no', '10.78.0.8')
+    assert graphics.get('passwd') == 'Ab3dEf7h'
+    assert graphics.get('passwdValidTo') == '1970-01-02T00:01:01'
+
+
+def test_a_domain_without_a_display_is_refused(monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    with pytest.raises(ValueError, match='no display'):
+        module.graphics_update('<domain><devices/></domain>', 'x', 0)
+
+
+def test_passwords_are_fresh_and_fit_vnc(monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    passwords = {module.new_password() for dummy2 in range(50)}
+    assert len(passwords) == 50
+    assert all(len(p) == 8 and p.isalnum() for p in passwords)
+
+
+def test_a_seats_fetch_sets_the_password_it_writes_good_for_the_lifetime(tmp_path, monkeypatch):
+    domain = FakeDomain(active=True)
+    module, watched = loaded(domain, monkeypatch)
+    target = tmp_path / 'password'
+    before = time.time()
+    module.issue('vdi-seat1', 60, str(target))
+    written = target.read_text()
+    (xml, flags), = domain.updates
+    graphics = ET.fromstring(xml)
+    assert written == graphics.get('passwd') + '\n'
+    until = calendar.timegm(time.strptime(graphics.get('passwdValidTo'), '%Y-%m-%dT%H:%M:%S'))
+    assert before + 59 <= until <= time.time() + 60
+    assert flags == FakeLibvirt.VIR_DOMAIN_AFFECT_LIVE
+    assert watched and watched[0][:2] == ('vdi-seat1', written.strip())
+    mode = os.stat(target)
+    assert stat.S_IMODE(mode.st_mode) == 0o640 and mode.st_gid == os.stat(tmp_path).st_gid
+    assert [p.name for p in tmp_path.iterdir()] == ['password']
+
+
+def test_each_fetch_issues_another_password(tmp_path, monkeypatch):
+    domain = FakeDomain(active=True)
+    module, dummy = loaded(domain, monkeypatch)
+    target = tmp_path / 'password'
+    module.issue('vdi-seat1', 60, str(target))
+    first = target.read_text()
+    module.issue('vdi-seat1', 60, str(target))
+    assert target.read_text() != first
+    assert len({ET.fromstring(xml).get('passwd') for xml, dummy2 in domain.updates}) == 2
+
+
+def test_a_stopped_vm_gets_nothing_set_and_its_seat_a_password_that_opens_nothing(tmp_path, monkeypatch):
+    domain = FakeDomain(active=False)
+    module, watched = loaded(domain, monkeypatch)
+    target = tmp_path / 'password'
+    assert module.issue('vdi-seat1', 60, str(target)) is False
+    assert domain.updates == [] and watched == []
+    assert len(target.read_text().strip()) == 8
+
+
+def test_an_administrator_gets_it_printed_or_an_error_for_a_stopped_vm(monkeypatch, capsys):
+    module, dummy = loaded(FakeDomain(active=True), monkeypatch)
+    assert module.main(['vdi-seat1']) == 0
+    assert len(capsys.readouterr().out.strip()) == 8
+    module, dummy = loaded(FakeDomain(active=False), monkeypatch)
+    assert module.main(['vdi-seat1']) == 1
+    assert capsys.readouterr().out.strip() == 'cannot issue a display password for vdi-seat1: the domain is not running'
+
+
+def test_a_failed_write_leaves_no_stray_file(tmp_path, monkeypatch):
+    module, dummy = loaded(FakeDomain(active=True), monkeypatch)
+
+    def refused(*args):
+        raise PermissionError('no')
+
+    monkeypatch.setattr(module.os, 'chown', refused)
+    assert module.main(['vdi-seat1', str(tmp_path / 'password')]) == 1
+    assert list(tmp_path.iterdir()) == []
