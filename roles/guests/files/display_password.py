@@ -69,9 +69,30 @@ def write_private(path, content):
         raise
 
 
+def current_password(domain):
+    return ET.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)).find('./devices/graphics').get('passwd')
+
+
+def watch_first_login(domain, password, until, logged_in, clock=time.time):
+    """Ends the password at the first login (logged_in() waits up to a second for libvirt's event
+    loop and says whether a viewer has authenticated since). Gives up at the deadline (QEMU ends
+    the password then by itself) and as soon as another password replaced it: each issue has its
+    own watcher, so a seat that fetches again and again keeps at most one or two."""
+    while clock() < until:
+        if current_password(domain) != password:
+            return 'replaced'
+        if logged_in():
+            if current_password(domain) != password:
+                return 'replaced'
+            domain.updateDeviceFlags(graphics_update(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE), password, clock() - 1),
+                                     libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            return 'ended'
+    return 'expired'
+
+
 def expire_at_first_login(domain_name, password, until):
-    """In a detached child: waits for the first login to the domain's display (libvirt's graphics
-    INITIALIZE event, sent once a viewer has authenticated) and ends the password then."""
+    """watch_first_login in a detached child, on libvirt's graphics events (INITIALIZE is sent
+    once a viewer has authenticated)."""
     if os.fork():
         return
     os.setsid()
@@ -85,22 +106,20 @@ def expire_at_first_login(domain_name, password, until):
         libvirt.virEventRegisterDefaultImpl()
         connection = libvirt.open('qemu:///system')
         domain = connection.lookupByName(domain_name)
-        used = []
+        logins = []
 
         def graphics(_connection, _domain, phase, *_args):
             if phase == libvirt.VIR_DOMAIN_EVENT_GRAPHICS_INITIALIZE:
-                used.append(True)
+                logins.append(phase)
 
-        callback = connection.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_GRAPHICS, graphics, None)
-        # Wakes the loop every second, so that it ends at the deadline when nobody logs in.
-        libvirt.virEventAddTimeout(1000, lambda *_args: None, None)
-        while not used and time.time() < until:
+        def logged_in():
             libvirt.virEventRunDefaultImpl()
-        connection.domainEventDeregisterAny(callback)
-        if used:
-            current = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
-            if ET.fromstring(current).find('./devices/graphics').get('passwd') == password:
-                domain.updateDeviceFlags(graphics_update(current, password, time.time() - 1), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            return bool(logins)
+
+        connection.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_GRAPHICS, graphics, None)
+        # Wakes the loop every second when nothing happens.
+        libvirt.virEventAddTimeout(1000, lambda *_args: None, None)
+        watch_first_login(domain, password, until, logged_in)
     except (libvirt.libvirtError, AttributeError, ValueError):
         status = 1
     os._exit(status)

@@ -35,6 +35,7 @@ class FakeDomain:
 
 class FakeLibvirt(types.SimpleNamespace):
     VIR_DOMAIN_AFFECT_LIVE = 1
+    VIR_DOMAIN_XML_SECURE = 1
     libvirtError = RuntimeError
 
     def __init__(self, domain):
@@ -134,3 +135,73 @@ def test_a_failed_write_leaves_no_stray_file(tmp_path, monkeypatch):
     monkeypatch.setattr(module.os, 'chown', refused)
     assert module.main(['vdi-seat1', str(tmp_path / 'password')]) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+class LiveDomain(FakeDomain):
+    """A running domain whose display password is what was last set on it."""
+
+    def __init__(self, password):
+        super().__init__(active=True, xml=DOMAIN_XML.replace("autoport='no'", "autoport='no' passwd='%s'" % password))
+
+    def updateDeviceFlags(self, xml, flags):
+        super().updateDeviceFlags(xml, flags)
+        graphics = ET.fromstring(xml)
+        root = ET.fromstring(self.xml)
+        devices = root.find('devices')
+        devices.remove(devices.find('graphics'))
+        devices.insert(0, graphics)
+        self.xml = ET.tostring(root, encoding='unicode')
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def waiting(clock, login_after=None, also=None):
+    """logged_in() for the watcher: a second passes per call; a login arrives after so many."""
+    calls = []
+
+    def logged_in():
+        calls.append(clock.now)
+        clock.now += 1
+        if also:
+            also(len(calls))
+        return login_after is not None and len(calls) >= login_after
+    return logged_in
+
+
+def test_the_first_login_ends_the_password(monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    domain, clock = LiveDomain('Ab3dEf7h'), Clock()
+    assert module.watch_first_login(domain, 'Ab3dEf7h', clock.now + 60, waiting(clock, login_after=3), clock) == 'ended'
+    (xml, dummy2), = domain.updates
+    graphics = ET.fromstring(xml)
+    assert graphics.get('passwd') == 'Ab3dEf7h'
+    assert calendar.timegm(time.strptime(graphics.get('passwdValidTo'), '%Y-%m-%dT%H:%M:%S')) < clock.now
+
+
+def test_a_password_nobody_uses_is_left_to_expire_by_its_time(monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    domain, clock = LiveDomain('Ab3dEf7h'), Clock()
+    assert module.watch_first_login(domain, 'Ab3dEf7h', clock.now + 60, waiting(clock), clock) == 'expired'
+    assert domain.updates == [] and clock.now == 1060
+
+
+def test_a_newer_password_ends_the_older_watcher_without_touching_the_newer(monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    domain, clock = LiveDomain('Ab3dEf7h'), Clock()
+
+    def reissue(calls):
+        if calls == 2:
+            domain.xml = domain.xml.replace("passwd='Ab3dEf7h'", "passwd='Zz9yYx8w'")
+    assert module.watch_first_login(domain, 'Ab3dEf7h', clock.now + 60, waiting(clock, also=reissue), clock) == 'replaced'
+    assert clock.now == 1002 and domain.updates == []
+    # A login with the newer password is not the older one's to end.
+    domain.xml = domain.xml.replace("passwd='Zz9yYx8w'", "passwd='Ab3dEf7h'")
+    assert module.watch_first_login(domain, 'Ab3dEf7h', clock.now + 60,
+                                    waiting(clock, login_after=1, also=lambda calls: reissue(2)), clock) == 'replaced'
+    assert domain.updates == []
