@@ -9,8 +9,8 @@ the same bytes. Nothing replaces the published files until both are complete.
 
 from __future__ import annotations
 
+import functools
 import gzip
-import hashlib
 import io
 import json
 import lzma
@@ -23,18 +23,11 @@ import subprocess
 import sys
 import time
 
+# Installed beside this program by the initrd role.
+from build_publish import BuildError, fingerprint, publish, read_json, report, sha256_bytes, stage, stage_json
+from build_publish import run as run_tool
 
-def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def run(args, log, **kwargs):
-    with open(log, 'a', encoding='utf-8') as out:
-        out.write('+ %s\n' % ' '.join(args))
-        out.flush()
-        result = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)
-    if result.returncode != 0:
-        raise SystemExit('build-initrd: %s failed (exit %d); see %s' % (args[0], result.returncode, log))
+run = functools.partial(run_tool, 'build-initrd')
 
 
 def candidate(package):
@@ -50,7 +43,7 @@ def candidate(package):
     policy = subprocess.run(['apt-cache', 'policy', real], capture_output=True, text=True, check=False).stdout
     match = re.search(r'Candidate:\s+(\S+)', policy)
     if not match or match.group(1) == '(none)':
-        raise SystemExit('build-initrd: apt knows no installable package %s (from %s); run apt-get update '
+        raise BuildError('build-initrd: apt knows no installable package %s (from %s); run apt-get update '
                          'or check the package name' % (real, package))
     return real, match.group(1)
 
@@ -158,20 +151,16 @@ def main(argv):
     kernel_pkg, kernel_version = candidate(spec['kernel_package'])
     busybox_pkg, busybox_version = candidate(spec['busybox_package'])
     inputs = dict(spec['inputs'], kernel=[kernel_pkg, kernel_version], busybox=[busybox_pkg, busybox_version])
-    fingerprint = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()
-                                 + b''.join(pathlib.Path(f['src']).read_bytes() for f in spec['files'])).hexdigest()
+    digest_of_inputs = fingerprint(inputs, [f['src'] for f in spec['files']])
     output_dir = pathlib.Path(spec['output_dir'])
     manifest_path = output_dir / 'boot.manifest.json'
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = read_json(manifest_path)
     outputs = [output_dir / spec['kernel_name'], output_dir / spec['initrd_name']]
-    if manifest.get('fingerprint') == fingerprint and all(path.exists() for path in outputs):
-        print(json.dumps({'changed': False, 'msg': 'boot files are up to date', 'manifest': manifest}))
+    if manifest.get('fingerprint') == digest_of_inputs and all(path.exists() for path in outputs):
+        report(False, 'boot files are up to date', manifest=manifest)
         return 0
     if check:
-        print(json.dumps({'changed': True, 'msg': 'would rebuild the boot files', 'manifest': manifest}))
+        report(True, 'would rebuild the boot files', manifest=manifest)
         return 0
 
     started = time.monotonic()
@@ -192,7 +181,7 @@ def main(argv):
     groups, missing = module_closure(modules_dir, spec['modules'])
     required_missing = sorted(set(missing) & set(spec['required_modules']))
     if required_missing:
-        raise SystemExit('build-initrd: kernel %s has no module %s (initrd_modules)' % (release, ', '.join(required_missing)))
+        raise BuildError('build-initrd: kernel %s has no module %s (initrd_modules)' % (release, ', '.join(required_missing)))
 
     archive = Cpio()
     for name in ('dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'newroot', 'etc'):
@@ -223,14 +212,9 @@ def main(argv):
     kernel = (tree / 'boot' / ('vmlinuz-' + release)).read_bytes()
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    staged = []
-    for name, data in ((spec['kernel_name'], kernel), (spec['initrd_name'], initrd)):
-        new = output_dir / ('.' + name + '.new')
-        new.write_bytes(data)
-        os.chmod(new, 0o644)
-        staged.append((new, output_dir / name))
+    staged = [stage(output_dir / spec['kernel_name'], kernel), stage(output_dir / spec['initrd_name'], initrd)]
     manifest = {
-        'fingerprint': fingerprint, 'kernel_release': release, 'kernel_package': [kernel_pkg, kernel_version],
+        'fingerprint': digest_of_inputs, 'kernel_release': release, 'kernel_package': [kernel_pkg, kernel_version],
         'busybox_package': [busybox_pkg, busybox_version],
         'kernel': {'file': spec['kernel_name'], 'bytes': len(kernel), 'sha256': sha256_bytes(kernel)},
         'initrd': {'file': spec['initrd_name'], 'bytes': len(initrd), 'raw_bytes': len(raw),
@@ -238,14 +222,10 @@ def main(argv):
         'modules': sorted(os.path.basename(name) for name in packed), 'missing_modules': sorted(missing),
         'seconds': {'fetch': round(fetched - started, 1), 'total': round(time.monotonic() - started, 1)},
     }
-    new_manifest = output_dir / '.boot.manifest.json.new'
-    new_manifest.write_text(json.dumps(manifest, indent=1, sort_keys=True) + '\n')
-    os.chmod(new_manifest, 0o644)
-    for new, final in staged:
-        os.replace(new, final)
-    os.replace(new_manifest, manifest_path)
+    # The manifest goes last: it is what says the files before it are complete.
+    publish(staged + [stage_json(manifest_path, manifest)])
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({'changed': True, 'msg': 'built kernel %s and initramfs' % release, 'manifest': manifest}))
+    report(True, 'built kernel %s and initramfs' % release, manifest=manifest)
     return 0
 
 

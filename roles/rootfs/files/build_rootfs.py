@@ -12,8 +12,8 @@ link set again where an older release's regular file was (the rootfs role's prun
 
 from __future__ import annotations
 
+import functools
 import glob
-import hashlib
 import json
 import os
 import pathlib
@@ -24,22 +24,12 @@ import sys
 import time
 import zlib
 
+# Installed beside this program by the rootfs role (boot_versions from the collection's module_utils).
+from boot_versions import versioned_name
+from build_publish import BuildError, fingerprint, publish, read_json, report, sha256_file, stage, stage_json, staged
+from build_publish import run as run_tool
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def run(args, log, **kwargs):
-    with open(log, 'a', encoding='utf-8') as out:
-        out.write('+ %s\n' % ' '.join(args))
-        out.flush()
-        result = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)
-    if result.returncode != 0:
-        raise SystemExit('build-rootfs: %s failed (exit %d); see %s' % (args[0], result.returncode, log))
+run = functools.partial(run_tool, 'build-rootfs')
 
 
 def tree_bytes(root):
@@ -52,12 +42,6 @@ def tree_bytes(root):
                 total += os.path.getsize(path)
             count += 1
     return total, count
-
-
-def versioned_name(name, digest):
-    """Same rule as the collection's versioned_name filter (module_utils/boot_versions.py)."""
-    stem, dot, extensions = name.partition('.')
-    return '%s-%s%s%s' % (stem, digest[:16], dot, extensions)
 
 
 def link(output_dir, name, target):
@@ -92,14 +76,14 @@ def read_cloop(cloop, target, spec):
         header = source.read(136)
         block_size, count = struct.unpack('>II', header[128:136])
         if not header.startswith(b'#!/bin/sh') or not 0 < block_size <= 1 << 24:
-            raise SystemExit('build-rootfs: %s in %s is not a cloop image' % (spec['iso_cloop_path'], spec['iso']))
+            raise BuildError('build-rootfs: %s in %s is not a cloop image' % (spec['iso_cloop_path'], spec['iso']))
         offsets = struct.unpack('>%dQ' % (count + 1), source.read(8 * (count + 1)))
         for start, end in zip(offsets, offsets[1:]):
             source.seek(start)
             try:
                 out.write(zlib.decompress(source.read(end - start)))
             except zlib.error as ex:
-                raise SystemExit('build-rootfs: block at %d of %s in %s is damaged: %s'
+                raise BuildError('build-rootfs: block at %d of %s in %s is damaged: %s'
                                  % (start, spec['iso_cloop_path'], spec['iso'], ex)) from ex
 
 
@@ -159,7 +143,7 @@ def check_libraries(root, patterns, log):
     with open(log, 'a', encoding='utf-8') as out:
         out.write('library check: %d missing\n' % len(missing))
     if missing:
-        raise SystemExit('build-rootfs: the trimmed root lacks libraries its programs need: %s. '
+        raise BuildError('build-rootfs: the trimmed root lacks libraries its programs need: %s. '
                          'Remove the matching glob from rootfs_trim.' % '; '.join(missing[:10]))
 
 
@@ -189,27 +173,23 @@ def pack(spec, root, out, log):
             producer.stdout.close()
         status = producer.wait()
         if status != 0 or (compressor and consumer.returncode != 0):
-            raise SystemExit('build-rootfs: packing the tar failed; see %s' % log)
+            raise BuildError('build-rootfs: packing the tar failed; see %s' % log)
 
 
 def main(argv):
     spec_path = pathlib.Path(argv[1])
     check = '--check' in argv[2:]
     spec = json.loads(spec_path.read_text())
-    fingerprint = hashlib.sha256(json.dumps(spec['inputs'], sort_keys=True).encode()
-                                 + b''.join(pathlib.Path(f['src']).read_bytes() for f in spec['files'])).hexdigest()
+    digest_of_inputs = fingerprint(spec['inputs'], [f['src'] for f in spec['files']])
     output_dir = pathlib.Path(spec['output_dir'])
     manifest_path = output_dir / (spec['name'] + '.manifest.json')
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        manifest = {}
+    manifest = read_json(manifest_path)
     current = output_dir / manifest.get('file', spec['file'])
-    if manifest.get('fingerprint') == fingerprint and manifest.get('file', '') != spec['file'] and current.is_file():
-        print(json.dumps({'changed': False, 'msg': 'image %s is up to date' % current, 'manifest': manifest}))
+    if manifest.get('fingerprint') == digest_of_inputs and manifest.get('file', '') != spec['file'] and current.is_file():
+        report(False, 'image %s is up to date' % current, manifest=manifest)
         return 0
     if check:
-        print(json.dumps({'changed': True, 'msg': 'would rebuild %s' % spec['file'], 'manifest': manifest}))
+        report(True, 'would rebuild %s' % spec['file'], manifest=manifest)
         return 0
 
     started = time.monotonic()
@@ -233,7 +213,7 @@ def main(argv):
     raw, count = tree_bytes(scratch)
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    new_image = output_dir / ('.' + spec['file'] + '.new')
+    new_image = staged(output_dir / spec['file'])
     pack(spec, scratch, new_image, log)
     os.chmod(new_image, 0o644)
     digest = sha256_file(new_image)
@@ -241,23 +221,17 @@ def main(argv):
     manifest = {
         'name': spec['name'], 'file': image.name, 'link': spec['file'], 'format': spec['format'], 'sha256': digest,
         'bytes': new_image.stat().st_size, 'raw_bytes': raw, 'raw_bytes_untrimmed': raw_before,
-        'trimmed_bytes': trimmed, 'entries': count, 'fingerprint': fingerprint,
+        'trimmed_bytes': trimmed, 'entries': count, 'fingerprint': digest_of_inputs,
         'seconds': {'bootstrap': round(built - started, 1), 'total': round(time.monotonic() - started, 1)},
     }
-    checksum = output_dir / ('.' + spec['file'] + '.sha256.new')
-    checksum.write_text('%s  %s\n' % (digest, image.name))
-    os.chmod(checksum, 0o644)
-    new_manifest = output_dir / ('.' + spec['name'] + '.manifest.json.new')
-    new_manifest.write_text(json.dumps(manifest, indent=1, sort_keys=True) + '\n')
-    os.chmod(new_manifest, 0o644)
-    os.replace(new_image, image)
-    os.replace(checksum, output_dir / (image.name + '.sha256'))
-    # The manifest goes last: it is what says the image above is complete.
-    os.replace(new_manifest, manifest_path)
+    # The manifest goes last: it is what says the image before it is complete.
+    publish([(new_image, image),
+             stage(output_dir / (image.name + '.sha256'), '%s  %s\n' % (digest, image.name)),
+             stage_json(manifest_path, manifest)])
     link_current(output_dir, spec, manifest)
     if not spec.get('keep_work'):
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({'changed': True, 'msg': 'built %s' % image, 'manifest': manifest}))
+    report(True, 'built %s' % image, manifest=manifest)
     return 0
 
 

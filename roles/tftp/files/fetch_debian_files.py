@@ -21,7 +21,6 @@ line: {"changed": bool, "files": {name: {"package", "suite", "version", "sha256"
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -30,24 +29,19 @@ import subprocess
 import sys
 import tarfile
 
+# Installed beside this program by the tftp role.
+from build_publish import BuildError, fingerprint, publish, read_json, sha256_file, stage, stage_json
+
 STATE_NAME = 'state.json'
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def spec_key(spec):
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return fingerprint(spec)
 
 
 def destination(spec, entry):
     if '/' in entry['name'] or entry['name'] in ('', '.', '..'):
-        raise SystemExit('fetch_debian_files: %r is not a plain file name' % entry['name'])
+        raise BuildError('fetch_debian_files: %r is not a plain file name' % entry['name'])
     return os.path.join(spec['dest_dir'], entry['name'])
 
 
@@ -73,7 +67,7 @@ def apt_options(cache, suite):
 def run(args, cwd=None):
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise SystemExit('fetch_debian_files: %s failed (exit %d): %s'
+        raise BuildError('fetch_debian_files: %s failed (exit %d): %s'
                          % (' '.join(args[:2]), result.returncode, (result.stderr or result.stdout).strip()[-800:]))
     return result.stdout
 
@@ -93,7 +87,7 @@ def download(spec, suite, packages):
         run(['apt-get'] + options + ['download', package], cwd=base / 'debs')
         found = sorted((base / 'debs').glob(package + '_*.deb'))
         if len(found) != 1:
-            raise SystemExit('fetch_debian_files: apt did not download %s from %s' % (package, suite))
+            raise BuildError('fetch_debian_files: apt did not download %s from %s' % (package, suite))
         debs[package] = found[0]
     # The package lists are only needed for this download (tens of MB per suite).
     shutil.rmtree(base / 'lists', ignore_errors=True)
@@ -108,16 +102,10 @@ def extract(deb, member, dest):
                 if info.name.lstrip('./') != member.lstrip('/'):
                     continue
                 if not info.isfile():
-                    raise SystemExit('fetch_debian_files: %s in %s is not a regular file' % (member, deb.name))
-                temporary = dest + '.new'
-                with open(temporary, 'wb') as out:
-                    out.write(archive.extractfile(info).read())
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.chmod(temporary, 0o644)
-                os.rename(temporary, dest)
+                    raise BuildError('fetch_debian_files: %s in %s is not a regular file' % (member, deb.name))
+                publish([stage(dest, archive.extractfile(info).read())])
                 return
-    raise SystemExit('fetch_debian_files: %s holds no %s' % (deb.name, member))
+    raise BuildError('fetch_debian_files: %s holds no %s' % (deb.name, member))
 
 
 def version_of(deb):
@@ -127,10 +115,7 @@ def version_of(deb):
 def fetch(spec, check=False):
     cache = pathlib.Path(spec['cache_dir'])
     state_file = cache / STATE_NAME
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        state = {}
+    state = read_json(state_file)
     if up_to_date(spec, state):
         return {'changed': False, 'files': state['files']}
     if check:
@@ -151,7 +136,7 @@ def fetch(spec, check=False):
         files[entry['name']] = {'package': entry['package'], 'suite': entry['suite'], 'version': version_of(deb),
                                 'sha256': sha256_file(dest)}
     state = {'key': spec_key(spec), 'files': files}
-    state_file.write_text(json.dumps(state, indent=1, sort_keys=True) + '\n')
+    publish([stage_json(state_file, state)])
     return {'changed': True, 'files': files}
 
 

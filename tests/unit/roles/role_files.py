@@ -1,5 +1,6 @@
 """Loads a role's helper program (a file the role installs on the server) as a module, with the
-modules it imports on the server (python3-libvirt, files beside it) replaced while it loads."""
+modules it imports on the server (python3-libvirt, files beside it) replaced while it loads.
+The shared modules the roles install beside their builders are importable as they are there."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import pathlib
 import sys
 
 ROLES = pathlib.Path(__file__).resolve().parents[3] / 'roles'
+# build_publish.py (the rootfs role's, installed beside every builder) and boot_versions.py (the
+# collection's module_utils, installed beside build_rootfs.py).
+BESIDE = [ROLES / 'rootfs' / 'files', ROLES.parent / 'plugins' / 'module_utils']
+for folder in BESIDE:
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 
 
 def load(role, name, stubs=None):

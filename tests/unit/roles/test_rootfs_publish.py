@@ -1,5 +1,6 @@
-"""build_rootfs.py's publishing: the version's name is the one the collection's filter gives, and
-the plain name is a link switched in one rename that never replaces a served regular file."""
+"""build_rootfs.py's publishing: the version's name is the collection's own rule (module_utils'
+boot_versions, installed beside it), and the plain name is a link switched in one rename that
+never replaces a served regular file."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ SHA = 'c0ffee' * 10 + 'abcd'
 
 @pytest.mark.parametrize('name', ['root.squashfs', 'root.tar.gz', 'dsl.squashfs', 'root.tar'])
 def test_the_builder_names_versions_as_the_filter_does(name):
+    assert BUILD.versioned_name.__module__ == 'boot_versions'
     assert BUILD.versioned_name(name, SHA) == versioned_name(name, SHA)
     assert version_pattern(name).match(BUILD.versioned_name(name, SHA))
 
