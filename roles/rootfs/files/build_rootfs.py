@@ -62,11 +62,20 @@ def link_current(output_dir, spec, manifest):
     link(output_dir, spec['file'] + '.sha256', manifest['file'] + '.sha256')
 
 
-def debootstrap(spec, scratch, log):
-    args = ['debootstrap', '--variant=minbase', '--include=' + ','.join(spec['packages'])]
-    if spec.get('exclude'):
-        args.append('--exclude=' + ','.join(spec['exclude']))
+def bootstrap(spec, scratch, log):
+    """A Debian minbase root with the spec's packages, their dependencies chosen by apt's own
+    resolver (mmdebstrap): debootstrap's --include guesses them and ignores Provides, which left
+    SPICE's viewer half configured."""
+    # Without Recommends, as debootstrap did: a seat's root holds what its viewers depend on.
+    args = ['mmdebstrap', '--mode=root', '--variant=minbase', '--aptopt=APT::Install-Recommends "false"',
+            '--include=' + ','.join(spec['packages'])]
     run(args + [spec['suite'], str(scratch), spec['mirror']], log)
+    # mmdebstrap copies the server's own; a seat gets its name from its rsync module, and needs no
+    # name server.
+    for name in ('etc/hostname', 'etc/resolv.conf'):
+        path = scratch / name
+        if path.is_symlink() or path.exists():
+            path.unlink()
 
 
 def read_cloop(cloop, target, spec):
@@ -202,7 +211,7 @@ def main(argv):
     if spec['source'] == 'iso':
         import_iso(spec, scratch, work, log)
     else:
-        debootstrap(spec, scratch, log)
+        bootstrap(spec, scratch, log)
     built = time.monotonic()
     raw_before, _count = tree_bytes(scratch)
     trimmed = trim(scratch, spec['trim'])
