@@ -6,8 +6,8 @@
 
 # The kernel command line (or FILE's first line) as VDI_* variables. The seat's boot entry sets
 # rooturl=, rootsha256=, postboot= (the initramfs's), vdi.seat=, vdi.server=, vdi.port=,
-# vdi.protocol= (the root's); pxelinux adds BOOTIF=; vdi.retry=, vdi.stall= and vdi.debug=1 are for
-# tests and troubleshooting. Words are not glob-expanded.
+# vdi.protocol= (the root's); pxelinux adds BOOTIF=; vdi.retry= and vdi.stall= (the initramfs's
+# pauses) and vdi.debug=1 are for tests and troubleshooting. Words are not glob-expanded.
 # shellcheck disable=SC2034  # set for the scripts that source this file
 vdi_cmdline() {
     VDI_ROOTURL=''; VDI_ROOTSHA256=''; VDI_POSTBOOT=''; VDI_INIT=/start; VDI_BOOTIF=''

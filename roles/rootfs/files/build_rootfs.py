@@ -153,7 +153,7 @@ def check_libraries(root, patterns, log):
         out.write('library check: %d missing\n' % len(missing))
     if missing:
         raise BuildError('build-rootfs: the trimmed root lacks libraries its programs need: %s. '
-                         'Remove the matching glob from rootfs_trim.' % '; '.join(missing[:10]))
+                         'Remove the matching glob from rootfs_trim, rootfs_extra_trim or rootfs_trim_framebuffer_only.' % '; '.join(missing[:10]))
 
 
 def add_files(root, files):

@@ -95,7 +95,7 @@ def download(spec, suite, packages):
 
 
 def extract(deb, member, dest):
-    """One file of a .deb, written beside its destination and renamed into place."""
+    """One file of a .deb, written beside its destination: the pair publish() renames into place."""
     with subprocess.Popen(['dpkg-deb', '--fsys-tarfile', str(deb)], stdout=subprocess.PIPE) as unpack:
         with tarfile.open(fileobj=unpack.stdout, mode='r|') as archive:
             for info in archive:
@@ -103,8 +103,7 @@ def extract(deb, member, dest):
                     continue
                 if not info.isfile():
                     raise BuildError('fetch_debian_files: %s in %s is not a regular file' % (member, deb.name))
-                publish([stage(dest, archive.extractfile(info).read())])
-                return
+                return stage(dest, archive.extractfile(info).read())
     raise BuildError('fetch_debian_files: %s holds no %s' % (deb.name, member))
 
 
@@ -128,15 +127,22 @@ def fetch(spec, check=False):
     for suite, packages in sorted(wanted.items()):
         for package, deb in download(spec, suite, sorted(packages)).items():
             debs[(suite, package)] = deb
-    files = {}
-    for entry in spec['files']:
-        deb = debs[(entry['suite'], entry['package'])]
-        dest = destination(spec, entry)
-        extract(deb, entry['path'], dest)
-        files[entry['name']] = {'package': entry['package'], 'suite': entry['suite'], 'version': version_of(deb),
-                                'sha256': sha256_file(dest)}
+    # Every file of the chain is staged before any is renamed into place: a failure leaves the
+    # served shim and GRUB a matching pair.
+    files, staged = {}, []
+    try:
+        for entry in spec['files']:
+            deb = debs[(entry['suite'], entry['package'])]
+            temporary, dest = extract(deb, entry['path'], destination(spec, entry))
+            staged.append((temporary, dest))
+            files[entry['name']] = {'package': entry['package'], 'suite': entry['suite'], 'version': version_of(deb),
+                                    'sha256': sha256_file(temporary)}
+    except BaseException:
+        for temporary, _dest in staged:
+            temporary.unlink(missing_ok=True)
+        raise
     state = {'key': spec_key(spec), 'files': files}
-    publish([stage_json(state_file, state)])
+    publish(staged + [stage_json(state_file, state)])
     return {'changed': True, 'files': files}
 
 

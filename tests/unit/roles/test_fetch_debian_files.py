@@ -65,8 +65,47 @@ def test_one_file_is_taken_out_of_a_real_package(tmp_path):
     deb = tmp_path / 'shim-signed_1.0_all.deb'
     subprocess.run(['dpkg-deb', '--root-owner-group', '-b', str(tree), str(deb)], check=True, capture_output=True)
     dest = tmp_path / 'shimx64.efi'
-    FETCH.extract(deb, 'usr/lib/shim/shimx64.efi.signed', str(dest))
+    staged = FETCH.extract(deb, 'usr/lib/shim/shimx64.efi.signed', str(dest))
+    # Staged beside its destination, renamed into place only with the rest of the chain.
+    assert not dest.exists()
+    FETCH.publish([staged])
     assert dest.read_bytes() == b'MZ signed shim' and oct(dest.stat().st_mode & 0o777) == '0o644'
     assert FETCH.version_of(deb) == '1.0'
     with pytest.raises(SystemExit, match='holds no usr/lib/missing'):
         FETCH.extract(deb, 'usr/lib/missing', str(dest))
+
+
+def package(tmp_path, name, files):
+    tree = tmp_path / ('tree-' + name)
+    (tree / 'DEBIAN').mkdir(parents=True)
+    (tree / 'DEBIAN' / 'control').write_text('Package: %s\nVersion: 2.0\nArchitecture: all\n'
+                                             'Maintainer: t <t@example.org>\nDescription: test\n' % name)
+    for path, data in files.items():
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_bytes(data)
+    deb = tmp_path / ('%s_2.0_all.deb' % name)
+    subprocess.run(['dpkg-deb', '--root-owner-group', '-b', str(tree), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+@pytest.mark.parametrize('grub_member', ['usr/lib/grub/grubnetx64.efi.signed', 'usr/lib/grub/missing'])
+def test_the_chain_is_renamed_into_place_whole_or_not_at_all(tmp_path, monkeypatch, grub_member):
+    spec = make_spec(tmp_path)
+    spec['files'].append({'name': 'grubx64.efi', 'package': 'grub-efi-amd64-signed', 'suite': 'trixie', 'path': grub_member})
+    fetched_before(tmp_path, make_spec(tmp_path), content=b'old shim')
+    debs = {'shim-signed': package(tmp_path, 'shim-signed', {'usr/lib/shim/shimx64.efi.signed': b'new shim'}),
+            'grub-efi-amd64-signed': package(tmp_path, 'grub-efi-amd64-signed', {'usr/lib/grub/grubnetx64.efi.signed': b'new grub'})}
+    monkeypatch.setattr(FETCH, 'download', lambda spec, suite, packages: {name: debs[name] for name in packages})
+    served = tmp_path / 'tftp'
+    if grub_member.endswith('missing'):
+        with pytest.raises(SystemExit, match='holds no usr/lib/grub/missing'):
+            FETCH.fetch(spec)
+        # The served shim is the old one still, and GRUB was never half there.
+        assert (served / 'shimx64.efi').read_bytes() == b'old shim'
+        assert sorted(p.name for p in served.iterdir()) == ['shimx64.efi']
+        return
+    result = FETCH.fetch(spec)
+    assert (served / 'shimx64.efi').read_bytes() == b'new shim' and (served / 'grubx64.efi').read_bytes() == b'new grub'
+    assert sorted(p.name for p in served.iterdir()) == ['grubx64.efi', 'shimx64.efi']
+    assert result['changed'] and result['files']['grubx64.efi']['version'] == '2.0'
+    assert FETCH.fetch(spec) == {'changed': False, 'files': result['files']}
