@@ -15,8 +15,9 @@ from lab_helpers import REPO, SCRATCH, SEATS, lab
 
 SITE = str(REPO / 'playbooks' / 'site.yml')
 ENTRY_DIRS = '/srv/tftp/pxelinux.cfg /srv/tftp/grub'
-# A root input that changes nothing a seat sees, so the image is rebuilt under a new version.
-NEW_ROOT = {'rootfs_extra_trim': ['usr/share/vdi-rollout-probe']}
+# A root input that changes the image's content but nothing a seat uses, so the root is rebuilt
+# under a new version (the build is reproducible: an input that changes no byte keeps the version).
+NEW_ROOT = {'rootfs_extra_trim': ['usr/bin/tac']}
 # A setting the rsyncd role refuses: the run fails after the image, before the entries switch.
 FAILING = {'rsyncd_seat_files': {'no-such-seat': {'x': 'y'}}}
 
