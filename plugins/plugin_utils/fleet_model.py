@@ -285,6 +285,9 @@ def parse_client(name, raw, defaults, network, servers, guest_prefix, reserved_p
     width, height = parse_resolution(entry['resolution'], owner)
     if not isinstance(entry['usb'], bool):
         raise FleetError('%s: usb must be true or false, got %r' % (owner, entry['usb']))
+    if entry['usb'] and protocol != 'spice':
+        raise FleetError('%s: usb: true needs protocol spice (SPICE redirects USB devices to the VM; a %s seat redirects none)'
+                         % (owner, protocol.upper()))
     seat = {
         'name': name,
         'mac': mac,
@@ -306,7 +309,8 @@ def parse_client(name, raw, defaults, network, servers, guest_prefix, reserved_p
         # video=efifb:WxH, which the kernel's EFI stub sets among the firmware's GOP modes.
         'video': {'efifb': '%dx%d' % (width, height), 'vga': vesa_mode(width, height)},
         'kernel_args': 'vdi.seat=%s vdi.server=%s vdi.port=%d vdi.protocol=%s vdi.keymap=%s vdi.resolution=%dx%d'
-                       % (name, servers[server]['address'], port, protocol, keymap, width, height),
+                       % (name, servers[server]['address'], port, protocol, keymap, width, height)
+                       + (' vdi.usb=1' if entry['usb'] else ''),
     }
     if ip is not None:
         seat['ip'] = str(ip)

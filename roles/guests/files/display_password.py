@@ -28,6 +28,10 @@ import libvirt
 
 # QEMU's VNC authentication (DES) uses the first 8 characters and ignores the rest.
 LENGTH = 8
+# A SPICE viewer opens one connection per channel (main, then display, inputs, cursor, sound, USB),
+# each checked against the password: the first login's password stays good this long after it, or
+# the session would be a main channel with no screen. A VNC session is one connection.
+SPICE_CHANNEL_GRACE = 10
 ALPHABET = string.ascii_letters + string.digits
 
 
@@ -73,15 +77,18 @@ def current_password(domain):
     return ET.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)).find('./devices/graphics').get('passwd')
 
 
-def watch_first_login(domain, password, until, logged_in, clock=time.time):
-    """Ends the password at the first login (logged_in() waits up to a second for libvirt's event
-    loop and says whether a viewer has authenticated since). Gives up at the deadline (QEMU ends
-    the password then by itself) and as soon as another password replaced it: each issue has its
-    own watcher, so a seat that fetches again and again keeps at most one or two."""
+def watch_first_login(domain, password, until, logged_in, clock=time.time, grace=0):
+    """Ends the password grace seconds after the first login (logged_in() waits up to a second for
+    libvirt's event loop and says whether a viewer has authenticated since). Gives up at the
+    deadline (QEMU ends the password then by itself) and as soon as another password replaced it:
+    each issue has its own watcher, so a seat that fetches again and again keeps at most one or two."""
+    first_login = None
     while clock() < until:
         if current_password(domain) != password:
             return 'replaced'
-        if logged_in():
+        if logged_in() and first_login is None:
+            first_login = clock()
+        if first_login is not None and clock() >= first_login + grace:
             if current_password(domain) != password:
                 return 'replaced'
             domain.updateDeviceFlags(graphics_update(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE), password, clock() - 1),
@@ -119,7 +126,8 @@ def expire_at_first_login(domain_name, password, until):
         connection.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_GRAPHICS, graphics, None)
         # Wakes the loop every second when nothing happens.
         libvirt.virEventAddTimeout(1000, lambda *_args: None, None)
-        watch_first_login(domain, password, until, logged_in)
+        protocol = ET.fromstring(domain.XMLDesc(0)).find('./devices/graphics').get('type')
+        watch_first_login(domain, password, until, logged_in, grace=SPICE_CHANNEL_GRACE if protocol == 'spice' else 0)
     except (libvirt.libvirtError, AttributeError, ValueError):
         status = 1
     os._exit(status)

@@ -12,7 +12,7 @@
 vdi_cmdline() {
     VDI_ROOTURL=''; VDI_ROOTSHA256=''; VDI_POSTBOOT=''; VDI_INIT=/start; VDI_BOOTIF=''
     VDI_UNREGISTERED=''; VDI_SEAT=''; VDI_SERVER=''; VDI_PORT=''; VDI_PROTOCOL=vnc
-    VDI_RETRY=5; VDI_STALL=30; VDI_DEBUG=''
+    VDI_RETRY=5; VDI_STALL=30; VDI_DEBUG=''; VDI_USB=''
     vdi_words=''
     read -r vdi_words < "${1:-/proc/cmdline}" || [ -n "$vdi_words" ] || return 0
     case $- in *f*) vdi_glob='' ;; *) vdi_glob=1; set -f ;; esac
@@ -31,6 +31,7 @@ vdi_cmdline() {
             vdi.retry=*) VDI_RETRY=${vdi_word#*=} ;;
             vdi.stall=*) VDI_STALL=${vdi_word#*=} ;;
             vdi.debug=1) VDI_DEBUG=1 ;;
+            vdi.usb=1) VDI_USB=1 ;;
         esac
     done
     [ -z "$vdi_glob" ] || set +f
