@@ -14,7 +14,8 @@ virtio-net), and times, from QEMU's start:
   initramfs runs        its first line on the client's serial console (kernel + initramfs fetched)
   root fetch starts     "fetching http..." on the serial console
   /start runs           "starting /start" (root fetched, verified, mounted, overlay laid)
-  VNC connected         the seat VM lists the client's address (server side)
+  viewer connected      the seat VM lists the client's address: its VNC client, or its SPICE
+                        session's display channel (server side)
 median of --repeat runs per firmware kind. Each client's serial console,
 stamped with seconds from power-on, is kept under build/bench-boot/ (vdi.debug=1 stamps each boot
 stage with the client's own uptime too). Run with `make benchmark-lab` (about 15 minutes; the lab
@@ -39,7 +40,7 @@ sys.path.insert(0, str(REPO / 'lab'))
 import lab  # noqa: E402  pylint: disable=wrong-import-position
 
 PHASES = ['DHCP answered', 'boot loader', 'GRUB requested', 'kernel requested', 'initrd requested', 'initramfs runs', 'root fetch starts', '/start runs',
-          'VNC connected']
+          'viewer connected']
 # Each client's serial console, stamped with seconds from power-on (vdi.debug=1 adds the X
 # server's and the viewer's logs): where to look when a phase grows.
 SERIAL_DIR = REPO / 'build' / 'bench-boot'
@@ -95,7 +96,7 @@ def boot_client(client, results):
     args = lab.pc_args(client, tap, SERIAL_DIR / ('%s.vars.fd' % client['name'])) + [
         '-display', 'none', '-serial', 'stdio', '-monitor', 'none']
     guest = 'vdi-' + client['name']
-    earlier = set(lab.vnc_connections(guest))
+    earlier = set(lab.display_connections(guest))
     start = time.time()
     seen = {}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -114,8 +115,8 @@ def boot_client(client, results):
     reader.start()
     deadline = start + 240
     while time.time() < deadline:
-        if any(c.startswith(client['ip'] + ':') for c in set(lab.vnc_connections(guest)) - earlier):
-            seen['VNC connected'] = time.time()
+        if any(c.startswith(client['ip'] + ':') for c in set(lab.display_connections(guest)) - earlier):
+            seen['viewer connected'] = time.time()
             break
         time.sleep(0.5)
     process.kill()
@@ -168,7 +169,8 @@ def main():
         seats = [client for client in lab.CLIENTS if client['ip']]
         for seat in seats:
             alone = [run([seat])[seat['name']] for dummy in range(args.repeat)]
-            table('%s alone: %s, proxy DHCP beside the site DHCP server' % (seat['name'], seat['firmware']), alone)
+            protocol = lab.fleet_clients()[seat['name']].get('protocol', 'vnc')
+            table('%s alone: %s, %s, proxy DHCP beside the site DHCP server' % (seat['name'], seat['firmware'], protocol), alone)
         if args.together:
             together = [run(seats) for dummy in range(args.repeat)]
             for seat in seats:

@@ -22,6 +22,7 @@ that `down` ends it by PID and name.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import pathlib
@@ -138,16 +139,40 @@ def screendump(client, target):
     return target
 
 
-def vnc_connections(guest):
-    """address:port of every VNC client a seat VM's display lists (the server-side view). QEMU
-    keeps listing a client that vanished, so a new connection is one not listed before."""
-    out = ssh("virsh qemu-monitor-command --hmp %s 'info vnc'" % guest).stdout
-    return [line.split()[1] for line in out.splitlines() if line.strip().startswith('Client:')]
+def display_connections(guest):
+    """address:port of every viewer connection a seat VM's display lists (the server-side view):
+    its VNC clients, or the display channels of its SPICE sessions. QEMU keeps listing a VNC client
+    that vanished, so a new connection is one not listed before."""
+    out = ssh("virsh qemu-monitor-command --hmp %s 'info vnc'; virsh qemu-monitor-command --hmp %s 'info spice'"
+              % (guest, guest)).stdout
+    connections, address = [], None
+    for line in out.splitlines():
+        words = line.split()
+        if line.strip().startswith('Client:') and len(words) > 1:
+            connections.append(words[1])
+        elif words[:1] == ['address:']:
+            address = words[1]
+        elif words == ['channel', 'name:', 'display'] and address:
+            connections.append(address)
+    return connections
 
 
-def vnc_clients(guest):
-    """Addresses of the VNC clients a seat VM's display lists."""
-    return [connection.rsplit(':', 1)[0] for connection in vnc_connections(guest)]
+def display_clients(guest):
+    """Addresses of the viewers a seat VM's display lists."""
+    return [connection.rsplit(':', 1)[0] for connection in display_connections(guest)]
+
+
+def vm_screenshot(guest, target):
+    """The seat VM's screen as QEMU has it (libvirt's screenshot, whatever the display protocol)."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    raw = subprocess.run(['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+                          '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', 'root@' + SERVER_ADDRESS,
+                          'virsh -q screenshot %s /run/vdi-lab-screen >/dev/null && cat /run/vdi-lab-screen' % guest],
+                         capture_output=True, check=True).stdout
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(io.BytesIO(raw)).save(target)
+    return target
 
 
 def add_tap(tap):
@@ -195,11 +220,11 @@ def serial_text(client):
 
 
 def wait_for_session(client, earlier=(), timeout=240):
-    """True once the client's seat VM lists a VNC connection from it that it did not list before."""
+    """True once the client's seat VM lists a viewer connection from it that it did not list before."""
     guest = 'vdi-' + client['name']
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(c.startswith(client['ip'] + ':') for c in set(vnc_connections(guest)) - set(earlier)):
+        if any(c.startswith(client['ip'] + ':') for c in set(display_connections(guest)) - set(earlier)):
             return True
         time.sleep(2)
     return False
@@ -208,7 +233,7 @@ def wait_for_session(client, earlier=(), timeout=240):
 def boot(client, timeout=240, firmware=None):
     """Power a PC on and wait until its seat VM shows its session (an unregistered PC: until it has
     had time to show its screen). Returns the seconds it took, or None."""
-    earlier = vnc_connections('vdi-' + client['name']) if client['ip'] else []
+    earlier = display_connections('vdi-' + client['name']) if client['ip'] else []
     started = time.monotonic()
     say('power on %s (%s, MAC %s); watch it: vncviewer 127.0.0.1::%d'
         % (client['name'], (firmware or client['firmware']).upper(), client['mac'], 5900 + client['vnc']))
@@ -219,7 +244,7 @@ def boot(client, timeout=240, firmware=None):
         return None
     if wait_for_session(client, earlier, timeout):
         took = time.monotonic() - started
-        say('%s: its seat VM shows a VNC connection from %s, %.0f s after power-on' % (client['name'], client['ip'], took))
+        say('%s: its seat VM shows a viewer connection from %s, %.0f s after power-on' % (client['name'], client['ip'], took))
         return took
     say('%s: no session after %d s (see %s)' % (client['name'], timeout, LOGS / ('%s.serial' % client['name'])))
     return None
@@ -231,7 +256,7 @@ def client_status(client):
               'watch': 'vnc://127.0.0.1:%d' % (5900 + client['vnc']),
               'screen': str((SCREENS / ('%s.png' % client['name'])).relative_to(REPO)), 'seconds': round(time.time() - started)}
     if client['ip']:
-        status['connected'] = client['ip'] in vnc_clients('vdi-' + client['name'])
+        status['connected'] = client['ip'] in display_clients('vdi-' + client['name'])
     return status
 
 

@@ -4,7 +4,8 @@ Runs lab/lab.py up (a site DHCP server, a VDI server set up by site.yml in proxy
 it, and PCs under TCG booting over PXE: a BIOS seat, a UEFI seat on the firmware's own PXE, a UEFI
 seat with Secure Boot on, and two unregistered PCs, BIOS and Secure Boot), then checks from
 outside: the client's screen (QEMU screendump) equals its seat VM's screen captured independently
-over VNC with the seat's password and differs from another seat's; keys sent to the client reach
+(over VNC with the seat's password; seat3's, a SPICE seat whose viewer scales the VM's screen to
+fit, by libvirt's screenshot) and differs from another seat's; keys sent to the client reach
 its seat VM; the addresses came from the site's DHCP server; the unregistered PCs show "not
 registered" and open no desktop; each PC's screen has its seat's resolution (BIOS 1280x1024 by VESA
 mode, UEFI 1920x1080 by the kernel's EFI stub); a seat whose VM is restarted reconnects by itself. The lab is
@@ -14,7 +15,7 @@ removed afterwards (its screens stay under build/lab/screens/).
 from __future__ import annotations
 
 import pytest
-from lab_helpers import (CURSOR_PIXELS, SEATS, STRANGERS, client_screen, lab, mismatch, own_screen_mismatch, seat_screen,
+from lab_helpers import (CURSOR_PIXELS, SEATS, STRANGERS, client_screen, lab, own_screen_mismatch, seat_mismatch, seat_screen,
                          typed_reaches_vm, vnc_check, wait_for)
 
 
@@ -29,7 +30,7 @@ def test_every_seat_connects(running_lab):
 def test_client_shows_its_own_seat_vm(running_lab, seat):
     other = next(name for name in SEATS if name != seat)
     own = own_screen_mismatch(seat)
-    foreign = mismatch(client_screen(seat), seat_screen(other))
+    foreign = seat_mismatch(seat, seat_screen(other))
     assert own <= CURSOR_PIXELS, '%s: %d pixels of its VM screen differ on the client' % (seat, own)
     assert foreign > 4 * CURSOR_PIXELS, '%s: the client looks like %s (only %d pixels differ)' % (seat, other, foreign)
 
@@ -67,7 +68,7 @@ def test_unregistered_pc_gets_no_desktop(running_lab, name):
     assert vnc_check.fold(STRANGERS[name]['mac']) in mac_seen, 'its MAC is not on screen: %s' % seen
     seat_addresses = {client['ip'] for client in SEATS.values()}
     for seat in SEATS:
-        assert set(lab.vnc_clients('vdi-' + seat)) <= seat_addresses | {'10.78.0.1'}
+        assert set(lab.display_clients('vdi-' + seat)) <= seat_addresses | {'10.78.0.1'}
 
 
 def test_seat_reconnects_after_its_vm_restarts(running_lab):
@@ -77,9 +78,9 @@ def test_seat_reconnects_after_its_vm_restarts(running_lab):
     seat = 'seat1'
     guest = 'vdi-' + seat
     assert lab.ssh('virsh destroy %s && virsh start %s' % (guest, guest)).returncode == 0
-    assert wait_for(lambda: SEATS[seat]['ip'] in lab.vnc_clients(guest), 120, 3), '%s did not reconnect' % seat
+    assert wait_for(lambda: SEATS[seat]['ip'] in lab.display_clients(guest), 120, 3), '%s did not reconnect' % seat
     # The demo desktop needs a few seconds to draw its banner after a cold start.
-    assert wait_for(lambda: mismatch(client_screen(seat), seat_screen(seat)) <= CURSOR_PIXELS, 60, 5)
+    assert wait_for(lambda: seat_mismatch(seat, seat_screen(seat)) <= CURSOR_PIXELS, 60, 5)
 
 
 def test_server_advertises_an_ipv6_prefix(running_lab):

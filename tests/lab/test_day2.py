@@ -109,7 +109,7 @@ def test_reset_gives_a_stateless_seat_a_clean_disk_and_its_pc_the_desktop_back(r
     write_to_disk(guest)
     assert overlay_data('seat2'), 'the write did not land in the overlay'
     before = lab.ssh('cat /run/libvirt/qemu/%s.pid' % guest).stdout
-    earlier = lab.vnc_connections(guest)
+    earlier = lab.display_connections(guest)
 
     result = playbook('reset_seat.yml', '-e', 'seats=seat2')
     assert result.returncode == 0, result.stdout[-3000:]

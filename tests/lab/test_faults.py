@@ -113,7 +113,7 @@ def test_the_seat_tells_what_is_wrong_and_goes_on_once_it_is_fixed(short_leases)
         unshape(SEAT1)
 
         wait_for_screen('Cannot fetch this seat')
-        earlier = lab.vnc_connections('vdi-seat1')
+        earlier = lab.display_connections('vdi-seat1')
         assert lab.ssh('systemctl start rsync').returncode == 0
         assert lab.wait_for_session(SEAT1, earlier, timeout=120), 'seat1 did not go on to its session once rsync was back'
     finally:
@@ -160,7 +160,7 @@ def test_the_session_goes_on_when_the_lease_expires_with_dhcp_down(short_leases)
     # renews): it has renewed it once more from here on.
     acks = acknowledgements(SEAT1)
     assert wait_for(lambda: acknowledgements(SEAT1) > acks, 90), "seat1's PC did not renew its lease"
-    before = lab.vnc_connections('vdi-seat1')
+    before = lab.display_connections('vdi-seat1')
     assert lab.ssh('systemctl stop vdi-dhcp').returncode == 0
     lab.kill_recorded(lab.STATE / 'site-dhcp.pidfile', 'dnsmasq')
     try:
@@ -171,7 +171,7 @@ def test_the_session_goes_on_when_the_lease_expires_with_dhcp_down(short_leases)
         assert typed_reaches_vm('seat1', 'lease1ok', 'lease-seat1'), 'keys typed on seat1 no longer reach its VM once its lease ended'
         shown = own_screen_mismatch('seat1')
         assert shown <= CURSOR_PIXELS, 'seat1 no longer shows its VM once its lease ended (%d pixels differ)' % shown
-        again = [c for c in set(lab.vnc_connections('vdi-seat1')) - set(before) if c.startswith(SEAT1['ip'] + ':')]
+        again = [c for c in set(lab.display_connections('vdi-seat1')) - set(before) if c.startswith(SEAT1['ip'] + ':')]
         assert not again, 'seat1 lost its session and connected again: %s' % again
     finally:
         lab.ssh('systemctl start vdi-dhcp')
@@ -182,7 +182,7 @@ def test_every_seat_reconnects_after_the_server_reboots(short_leases):
     for client in SEATS.values():
         if not lab.pc_running(client):
             assert lab.boot(client) is not None, '%s did not boot' % client['name']
-    earlier = {seat: lab.vnc_connections('vdi-' + seat) for seat in SEATS}
+    earlier = {seat: lab.display_connections('vdi-' + seat) for seat in SEATS}
     boot_id = lab.ssh('cat /proc/sys/kernel/random/boot_id').stdout.strip()
     restarted = lab.restart_server()
     lab.say('server rebooted: %s' % restarted)

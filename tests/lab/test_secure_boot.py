@@ -21,7 +21,7 @@ def test_secure_boot_refuses_an_unsigned_boot_loader(running_lab):
     assert lab.ssh('cp -p %s %s && python3 - %s' % (GRUB, SIGNED_COPY, GRUB), stdin=unsign).returncode == 0
     try:
         assert lab.ssh('sha256sum %s' % GRUB).stdout.split()[0] != signed
-        earlier = lab.vnc_connections('vdi-seat3')
+        earlier = lab.display_connections('vdi-seat3')
         lab.start_client(secure)
         assert wait_for(lambda: any(word in lab.serial_text(secure) for word in REFUSED), 120, 3), \
             'the Secure Boot PC did not refuse the unsigned GRUB: %s' % lab.serial_text(secure)[-1500:]
