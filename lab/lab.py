@@ -92,10 +92,13 @@ def stage(name, args, log, **kwargs):
     say('%s: done in %.0f s' % (name, time.monotonic() - started))
 
 
+def ssh_args(command):
+    return ['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', 'root@' + SERVER_ADDRESS, command]
+
+
 def ssh(command, stdin=None):
-    return subprocess.run(['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-                           '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', 'root@' + SERVER_ADDRESS, command],
-                          input=stdin, capture_output=True, text=True, check=False)
+    return subprocess.run(ssh_args(command), input=stdin, capture_output=True, text=True, check=False)
 
 
 def monitor(client, command):
@@ -166,9 +169,7 @@ def vm_screenshot(guest, target):
     """The seat VM's screen as QEMU has it (libvirt's screenshot, whatever the display protocol)."""
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
-    raw = subprocess.run(['ssh', '-i', str(KEY), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-                          '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', 'root@' + SERVER_ADDRESS,
-                          'virsh -q screenshot %s /run/vdi-lab-screen >/dev/null && cat /run/vdi-lab-screen' % guest],
+    raw = subprocess.run(ssh_args('virsh -q screenshot %s /run/vdi-lab-screen >/dev/null && cat /run/vdi-lab-screen' % guest),
                          capture_output=True, check=True).stdout
     target.parent.mkdir(parents=True, exist_ok=True)
     Image.open(io.BytesIO(raw)).save(target)

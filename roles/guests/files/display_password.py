@@ -1,5 +1,6 @@
 """One-session display passwords: a fresh password is set on a seat VM's running display, good
-until its first login or LIFETIME seconds, whichever comes first.
+until its first login (a SPICE display: 10 s after it, for the viewer's other channels) or LIFETIME
+seconds, whichever comes first.
 
   python3 display_password.py [--lifetime S] DOMAIN FILE   write it to FILE (the seat's rsync module)
   python3 display_password.py [--lifetime S] DOMAIN        print it (an administrator's own login)
@@ -78,20 +79,19 @@ def current_password(domain):
 
 
 def watch_first_login(domain, password, until, logged_in, clock=time.time, grace=0):
-    """Ends the password grace seconds after the first login (logged_in() waits up to a second for
-    libvirt's event loop and says whether a viewer has authenticated since). Gives up at the
-    deadline (QEMU ends the password then by itself) and as soon as another password replaced it:
-    each issue has its own watcher, so a seat that fetches again and again keeps at most one or two."""
-    first_login = None
+    """At the first login (logged_in() waits up to a second for libvirt's event loop and says
+    whether a viewer has authenticated since), cuts the password's expiry to grace seconds from
+    then, and QEMU ends it by itself; with no grace, at once. Gives up at the deadline (QEMU ends
+    the password then) and as soon as another password replaced it: each issue has its own
+    watcher, so a seat that fetches again and again keeps at most one or two."""
     while clock() < until:
         if current_password(domain) != password:
             return 'replaced'
-        if logged_in() and first_login is None:
-            first_login = clock()
-        if first_login is not None and clock() >= first_login + grace:
+        if logged_in():
             if current_password(domain) != password:
                 return 'replaced'
-            domain.updateDeviceFlags(graphics_update(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE), password, clock() - 1),
+            ends = clock() + grace if grace else clock() - 1
+            domain.updateDeviceFlags(graphics_update(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE), password, ends),
                                      libvirt.VIR_DOMAIN_AFFECT_LIVE)
             return 'ended'
     return 'expired'

@@ -210,8 +210,9 @@ def test_a_newer_password_ends_the_older_watcher_without_touching_the_newer(monk
 def test_a_spice_login_keeps_the_password_for_its_other_channels_a_while(monkeypatch):
     module, dummy = loaded(None, monkeypatch)
     domain, clock = LiveDomain('Ab3dEf7h'), Clock()
-    assert module.watch_first_login(domain, 'Ab3dEf7h', clock.now + 60, waiting(clock, login_after=3), clock, grace=10) == 'ended'
+    # A login 5 s before the deadline: its channels still get their ten seconds.
+    assert module.watch_first_login(domain, 'Ab3dEf7h', clock.now + 8, waiting(clock, login_after=3), clock, grace=10) == 'ended'
     (xml, dummy2), = domain.updates
-    # The login came at the third second; its channels had ten more.
-    assert clock.now == 1013
-    assert calendar.timegm(time.strptime(ET.fromstring(xml).get('passwdValidTo'), '%Y-%m-%dT%H:%M:%S')) < clock.now
+    # QEMU ends it ten seconds after the login; the watcher need not live that long.
+    assert clock.now == 1003
+    assert calendar.timegm(time.strptime(ET.fromstring(xml).get('passwdValidTo'), '%Y-%m-%dT%H:%M:%S')) == 1013

@@ -1,0 +1,56 @@
+"""The guests role's domain template, rendered for each kind of seat: which devices a seat's VM
+gets decides what its PC can hand it (USB) and what it plays to it (sound)."""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import uuid
+import xml.etree.ElementTree as ET
+
+import jinja2
+import pytest
+
+TEMPLATE = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'guests' / 'templates' / 'domain.xml.j2'
+ROLE_VARS = {
+    'ansible_managed': 'Ansible managed', 'guests_virt_type_found': 'qemu', 'guests_machine': 'pc',
+    'guests_images': {'default': {'kind': 'kernel', 'kernel': '/k', 'initrd': '/i'}}, 'guests_image_dir': '/var/lib/x',
+    'guests_network': '', 'guests_listen_address': '10.0.0.8', 'guests_video_model': 'vga',
+    'guests_secrets': {'secrets': {'s1': 'Ab3dEf7h'}}, 'guests_sound_model': 'ich9', 'guests_usb_redirect_ports': 2,
+}
+
+
+def devices(protocol, usb, **settings):
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    environment.filters['hash'] = lambda text, kind: hashlib.new(kind, text.encode()).hexdigest()
+    environment.filters['to_uuid'] = lambda text: str(uuid.uuid5(uuid.NAMESPACE_URL, text))
+    seat = {'name': 's1', 'guest': 'vdi-s1', 'image': 'default', 'memory_mb': 256, 'vcpus': 1, 'protocol': protocol,
+            'port': 5911, 'display': 11, 'usb': usb}
+    text = environment.from_string(TEMPLATE.read_text()).render(dict(ROLE_VARS, seat=seat, **settings))
+    return ET.fromstring(text).find('devices')
+
+
+def usb_channels(found):
+    return [device for device in found.findall('redirdev') if device.get('type') == 'spicevmc']
+
+
+@pytest.mark.parametrize('protocol,usb', [('spice', False), ('vnc', False), ('rdp', False), ('vnc', True)])
+def test_no_usb_channel_unless_a_spice_seat_says_usb(protocol, usb):
+    found = devices(protocol, usb)
+    assert usb_channels(found) == [] and found.find("controller[@model='qemu-xhci']") is None
+
+
+def test_a_spice_seat_with_usb_gets_its_channels_on_xhci_and_any_number_typed_as_text():
+    found = devices('spice', True, guests_usb_redirect_ports='3')
+    assert len(usb_channels(found)) == 3
+    controller = found.find("controller[@type='usb']")
+    assert (controller.get('model'), controller.get('index'), controller.get('ports')) == ('qemu-xhci', '0', '15')
+    assert usb_channels(devices('spice', True, guests_usb_redirect_ports=0)) == []
+
+
+def test_only_spice_seats_get_a_sound_card_played_to_the_viewer():
+    found = devices('spice', False)
+    assert found.find('sound').get('model') == 'ich9' and found.find('sound/audio').get('id') == '1'
+    assert found.find("audio[@type='spice']").get('id') == '1'
+    assert devices('spice', False, guests_sound_model='').find('sound') is None
+    assert devices('vnc', False).find('sound') is None and devices('rdp', False).find('sound') is None
