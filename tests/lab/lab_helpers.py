@@ -19,7 +19,9 @@ import lab  # noqa: E402  pylint: disable=wrong-import-position
 # vnc_check is re-exported to the tests.
 import vnc_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-SERVER_VARS = yaml.safe_load(lab.INVENTORY.read_text())['servers'][lab.SERVER]['vars']
+FLEET = yaml.safe_load(lab.INVENTORY.read_text())
+SERVER_VARS = FLEET['servers'][lab.SERVER]['vars']
+FLEET_CLIENTS = FLEET['clients']
 HTTP_PORT, RSYNC_PORT = SERVER_VARS['httpd_port'], SERVER_VARS['rsyncd_port']
 SEATS = {client['name']: client for client in lab.CLIENTS if client['ip']}
 STRANGERS = {client['name']: client for client in lab.CLIENTS if not client['ip']}
@@ -78,7 +80,7 @@ def vnc_login(seat, path):
 
 
 def protocol(seat):
-    return lab.fleet_clients()[seat].get('protocol', 'vnc')
+    return FLEET_CLIENTS[seat].get('protocol', 'vnc')
 
 
 def seat_screen(seat, name=None, text=None):
