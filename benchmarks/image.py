@@ -75,7 +75,7 @@ def build_on_test_host(key, repeat):
         reruns = [run_playbook(inventory, playbook, HOST) for dummy in range(repeat)]
     OUT.mkdir(parents=True, exist_ok=True)
     for remote in ('/srv/vdi/boot/vmlinuz', '/srv/vdi/boot/initrd.img', '/srv/vdi/boot/boot.manifest.json',
-                   '/srv/vdi/images/root.squashfs', '/srv/vdi/images/root.manifest.json'):
+                   '/srv/vdi/images/root-vnc.squashfs', '/srv/vdi/images/root-vnc.manifest.json'):
         subprocess.run(ssh(key, 'scp', 'root@%s:%s' % (ADDRESS, remote), str(OUT)), check=True)
     return cold, (statistics.median(r[0] for r in reruns), max(r[1] for r in reruns))
 
@@ -84,7 +84,7 @@ def repack(work):
     """The same root in every format; returns {label: path}."""
     tree = work / 'tree'
     shutil.rmtree(tree, ignore_errors=True)
-    subprocess.run(['unsquashfs', '-q', '-n', '-d', str(tree), str(OUT / 'root.squashfs')], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(['unsquashfs', '-q', '-n', '-d', str(tree), str(OUT / 'root-vnc.squashfs')], check=True, stdout=subprocess.DEVNULL)
     images = {}
     for compression, options in (('zstd', ['-Xcompression-level', '19']), ('xz', ['-Xbcj', 'x86'])):
         image = work / compression / 'root.squashfs'
@@ -142,7 +142,7 @@ def main():
             subprocess.run([sys.executable, str(TESTHOSTS), 'down', HOST], check=False, stdout=subprocess.DEVNULL)
         print('build on a test host: cold %.1f s (changed %d); no-op re-run median %.1f s (changed %d)'
               % (cold[0], cold[1], rerun[0], rerun[1]))
-    root = json.loads((OUT / 'root.manifest.json').read_text())
+    root = json.loads((OUT / 'root-vnc.manifest.json').read_text())
     boot_files = json.loads((OUT / 'boot.manifest.json').read_text())
     mb = 1e6
     print('\npart            on the wire MB   raw MiB   build s')

@@ -34,3 +34,17 @@ def version_pattern(name):
     """Every version of name, and the plain name as releases before versioning served it."""
     stem, extensions = split_name(name)
     return re.compile('^%s(-[0-9a-f]{16})?%s$' % (re.escape(stem), re.escape(extensions)))
+
+
+def root_images(name, protocols, per_protocol=True):
+    """The root images to build for seats of these protocols: one per protocol, named after it
+    (root.squashfs gives root-vnc.squashfs and root-spice.squashfs), so that a seat downloads only
+    its own viewer; or, with per_protocol false, one named name holding every viewer."""
+    stem, extensions = split_name(name)
+    protocols = sorted(set(protocols))
+    if not protocols or not all(isinstance(p, str) and re.match(r'^[a-z][a-z0-9]*$', p) for p in protocols):
+        raise VersionError('the protocols of %s must be a non-empty list of lower-case names, got %r' % (name, protocols))
+    if not per_protocol:
+        return [{'name': stem, 'file': name, 'protocols': protocols}]
+    return [{'name': '%s-%s' % (stem, p), 'file': '%s-%s%s' % (stem, p, extensions), 'protocols': [p]}
+            for p in protocols]

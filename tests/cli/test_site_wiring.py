@@ -14,7 +14,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize('setting, owner', [
-    ({'tftp_rooturl': 'http://10.0.0.8:9000/root.squashfs'}, 'tftp_rooturl comes from httpd_url'),
+    ({'tftp_root_base_url': 'http://10.0.0.8:9000'}, 'tftp_root_base_url comes from httpd_url'),
     ({'firewall_boot_tcp_ports': [9001]}, 'firewall_boot_tcp_ports comes from httpd_port and rsyncd_port'),
     ({'dhcp_proxy_tftp_server': '10.0.0.9'}, 'dhcp_proxy_tftp_server comes from tftp_address'),
 ])

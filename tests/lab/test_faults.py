@@ -41,7 +41,7 @@ def wait_for_screen(words, timeout=150):
 
 def served_root():
     entry = lab.ssh('cat /srv/tftp/pxelinux.cfg/01-%s' % SEAT1['mac'].replace(':', '-')).stdout
-    return re.search(r'rooturl=\S+/(root-[0-9a-f]{16}\.squashfs)', entry).group(1)
+    return re.search(r'rooturl=\S+/(root-vnc-[0-9a-f]{16}\.squashfs)', entry).group(1)
 
 
 def tap(client):

@@ -151,7 +151,7 @@ def test_tftp_takes_no_upload(posers):
     assert 'intruder' not in entry and 'not registered' in entry.lower()
 
 
-@pytest.mark.parametrize('method,path', [('PUT', '/root.squashfs'), ('DELETE', '/root.squashfs'), ('GET', '/'),
+@pytest.mark.parametrize('method,path', [('PUT', '/root-vnc.squashfs'), ('DELETE', '/root-vnc.squashfs'), ('GET', '/'),
                                          ('PUT', '/new.txt')])
 def test_http_serves_images_read_only(posers, method, path):
     result = in_ns(posers['seat1'], ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', method,

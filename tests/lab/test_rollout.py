@@ -1,7 +1,7 @@
 """Rollouts a seat survives: a site.yml run that builds a new root image and then fails leaves
 every seat booting the last good set of files, and a PC booted then reaches its session; the next
 good run switches every entry to the new set and prunes the version no entry ever named (the
-failed run's), keeping the one they named until then; a second
+failed run's) per protocol, keeping the one they named until then; a second
 run started while one holds the server stops with a message naming the first."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from lab_helpers import REPO, SCRATCH, SEATS, lab
+from lab_helpers import REPO, SCRATCH, SEATS, lab, protocol
 
 SITE = str(REPO / 'playbooks' / 'site.yml')
 ENTRY_DIRS = '/srv/tftp/pxelinux.cfg /srv/tftp/grub'
@@ -64,23 +64,50 @@ def assert_every_set_served(sets):
     assert not wrong, 'root images whose sha256 is not the one their entry gives: %s' % wrong
 
 
+ROOT_VERSION = re.compile(r'root-([a-z]+)-([0-9a-f]{16})\.squashfs')
+
+
+def roots_by_protocol(sets):
+    """Protocol to the root version the entries name for its seats; each protocol's seats boot one."""
+    roots = {}
+    for path, (_kernel, _initrd, root, sha) in sets.items():
+        match = ROOT_VERSION.fullmatch(root)
+        assert match and match.group(2) == sha[:16], '%s names root %s with sha256 %s' % (path, root, sha)
+        assert roots.setdefault(match.group(1), root) == root, 'seats of %s boot different roots: %s' % (match.group(1), sets)
+    return roots
+
+
+def root_versions():
+    images = lab.ssh('ls /srv/vdi/images').stdout.split()
+    versions = {}
+    for name in images:
+        match = ROOT_VERSION.fullmatch(name)
+        if match:
+            versions.setdefault(match.group(1), set()).add(name)
+    return versions
+
+
 def test_a_failed_run_after_a_new_image_leaves_every_seat_booting(running_lab):
     assert running_lab == 0
     SCRATCH.mkdir(parents=True, exist_ok=True)
     before = boot_sets()
     assert len(before) >= 2 * len(SEATS), before
-    assert len(set(before.values())) == 1, 'the seats do not all boot the same set: %s' % before
-    kernel, initrd, root, sha = next(iter(before.values()))
+    assert len({boot_set[:2] for boot_set in before.values()}) == 1, 'the seats do not all boot the same kernel: %s' % before
+    kernel, initrd = next(iter(before.values()))[:2]
     assert re.fullmatch(r'vmlinuz-[0-9a-f]{16}', kernel) and re.fullmatch(r'initrd-[0-9a-f]{16}\.img', initrd), (kernel, initrd)
-    assert root == 'root-%s.squashfs' % sha[:16]
+    roots = roots_by_protocol(before)
+    # Each seat boots its own protocol's root, and only that.
+    assert sorted(roots) == sorted({protocol(seat) for seat in SEATS}), roots
+    for name, seat in SEATS.items():
+        mine = {boot_set[2] for path, boot_set in before.items() if path.endswith(seat['mac'].replace(':', '-'))}
+        assert mine == {roots[protocol(name)]}, '%s, a %s seat, boots %s' % (name, protocol(name), mine)
     assert_every_set_served(before)
 
     failed = site('failed', dict(NEW_ROOT, **FAILING))
     assert failed.returncode != 0, 'site.yml was meant to fail in the rsyncd role'
     assert 'rsyncd_seat_files names seats this server does not have: no-such-seat' in failed.stdout, failed.stdout[-3000:]
-    images = lab.ssh('ls /srv/vdi/images').stdout.split()
-    new_roots = [name for name in images if re.fullmatch(r'root-[0-9a-f]{16}\.squashfs', name) and name != root]
-    assert new_roots, 'the failed run did not get as far as publishing a new image: %s' % images
+    new_roots = {name for versions in root_versions().values() for name in versions} - set(roots.values())
+    assert len(new_roots) == len(roots), 'the failed run did not get as far as publishing a new image per protocol: %s' % new_roots
     assert boot_sets() == before, 'the failed run changed boot entries'
     assert_every_set_served(before)
     assert lab.ssh('test -e /run/thinclient-vdi/site.lock').returncode != 0, 'the failed run left its lock'
@@ -92,17 +119,17 @@ def test_a_failed_run_after_a_new_image_leaves_every_seat_booting(running_lab):
     good = site('good')
     assert good.returncode == 0, good.stdout[-3000:]
     after = boot_sets()
-    assert len(set(after.values())) == 1 and set(after) == set(before), after
-    new_kernel, new_initrd, new_root, new_sha = next(iter(after.values()))
-    assert new_root not in new_roots, 'the good run still serves the failed run\'s image'
+    assert set(after) == set(before), after
+    assert {boot_set[:2] for boot_set in after.values()} == {(kernel, initrd)}, 'the kernel and initramfs did not change, nor should their names'
+    new = roots_by_protocol(after)
+    assert sorted(new) == sorted(roots), new
+    assert not set(new.values()) & new_roots, 'the good run still serves the failed run\'s images'
     assert_every_set_served(after)
-    images = lab.ssh('ls /srv/vdi/images').stdout.split()
-    versions = sorted(name for name in images if re.fullmatch(r'root-[0-9a-f]{16}\.squashfs', name))
-    # The current one, and the one the entries named until this run (a seat may still be fetching
-    # it); the failed run's, which no entry ever named, went.
-    assert versions == sorted({new_root, root}), images
-    assert lab.ssh('readlink /srv/vdi/images/root.squashfs').stdout.strip() == new_root
-    assert (new_kernel, new_initrd) == (kernel, initrd), 'the kernel and initramfs did not change, nor should their names'
+    # Per protocol: the current version, and the one the entries named until this run (a seat may
+    # still be fetching it); the failed run's, which no entry ever named, went.
+    assert root_versions() == {name: {new[name], roots[name]} for name in roots}, root_versions()
+    for name, root in new.items():
+        assert lab.ssh('readlink /srv/vdi/images/root-%s.squashfs' % name).stdout.strip() == root
 
 
 def test_a_second_run_at_once_stops_naming_the_first(running_lab):
