@@ -93,7 +93,11 @@ class Cpio:
 
 def module_closure(modules_dir, wanted):
     """Per wanted module, its file and everything it depends on (dependencies first), and the
-    PCI modalias patterns that make it needed ([] when it is wanted whatever the hardware)."""
+    PCI modalias patterns that make it needed ([] when it is wanted whatever the hardware).
+
+    A wanted entry may be a list: a driver, then modules it needs that no PCI device names (an HD
+    Audio controller's codec drivers): those come first in its group, needed with the same devices,
+    since a seat has no modprobe to fetch them once the driver asks."""
     deps = {}
     by_name = {}
     for line in (modules_dir / 'modules.dep').read_text().splitlines():
@@ -115,13 +119,19 @@ def module_closure(modules_dir, wanted):
             visit(dep, order)
         order.append(path)
 
-    for name in wanted:
+    for entry in wanted:
+        name, *companions = [entry] if isinstance(entry, str) else entry
         key = name.replace('-', '_')
         path = by_name.get(key)
         if path is None:
             missing.append(name)
             continue
         order = []
+        for companion in companions:
+            if companion.replace('-', '_') in by_name:
+                visit(by_name[companion.replace('-', '_')], order)
+            else:
+                missing.append(companion)
         visit(path, order)
         groups.append((pci_aliases.get(key, []), order))
     return groups, missing

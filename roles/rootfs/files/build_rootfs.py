@@ -124,16 +124,30 @@ def import_iso(spec, scratch, work, log):
     os.chmod(scratch, 0o755)
 
 
-def trim(root, patterns):
+def trim(root, patterns, keep=()):
+    """Removes what the patterns match, except what the keep patterns match (in a removed
+    directory, the kept files stay and the rest goes). Returns the bytes removed."""
+    kept = {path for pattern in keep for path in glob.glob(str(root / pattern))}
     removed = 0
-    for pattern in patterns:
-        for path in glob.glob(str(root / pattern)):
-            if os.path.islink(path) or os.path.isfile(path):
-                removed += os.path.getsize(path) if not os.path.islink(path) else 0
-                os.unlink(path)
-            elif os.path.isdir(path):
+
+    def remove(path):
+        nonlocal removed
+        if path in kept:
+            return
+        if os.path.islink(path) or os.path.isfile(path):
+            removed += os.path.getsize(path) if not os.path.islink(path) else 0
+            os.unlink(path)
+        elif os.path.isdir(path):
+            if any(name.startswith(path + os.sep) for name in kept):
+                for name in os.listdir(path):
+                    remove(os.path.join(path, name))
+            else:
                 removed += tree_bytes(path)[0]
                 shutil.rmtree(path)
+
+    for pattern in patterns:
+        for path in glob.glob(str(root / pattern)):
+            remove(path)
     return removed
 
 
@@ -214,7 +228,7 @@ def main(argv):
         bootstrap(spec, scratch, log)
     built = time.monotonic()
     raw_before, _count = tree_bytes(scratch)
-    trimmed = trim(scratch, spec['trim'])
+    trimmed = trim(scratch, spec['trim'], spec.get('keep', []))
     check_libraries(scratch, spec.get('check_libraries', []), log)
     add_files(scratch, spec['files'])
     for path in spec.get('empty_dirs', []):

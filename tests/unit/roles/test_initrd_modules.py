@@ -46,6 +46,10 @@ def fixture_modules_dir(tmp_path):
      [(['pci:v00001AF4d*sv*sd*bc*sc*i*'], ['virtio_ring', 'virtio', 'virtio_pci']), ([], ['squashfs'])], []),
     # A module named with dashes is found under its underscore name.
     (['8139too', 'no-such-driver'], [(['pci:v000010ECd00008139sv*sd*bc*sc*i*'], ['8139too'])], ['no-such-driver']),
+    # A list: a driver, then modules no PCI device names, loaded before it and with its devices.
+    ([['virtio_pci', 'virtio_net', 'no-such-codec']],
+     [(['pci:v00001AF4d*sv*sd*bc*sc*i*'], ['failover', 'net_failover', 'virtio_ring', 'virtio', 'virtio_net', 'virtio_pci'])],
+     ['no-such-codec']),
 ])
 def test_module_groups(modules_dir, wanted, expected_groups, expected_missing):
     groups, missing = BUILD.module_closure(modules_dir, wanted)
