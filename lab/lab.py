@@ -51,11 +51,14 @@ FIRMWARE = {
                 'OVMF_CODE_4M.ms.fd', 'OVMF_VARS_4M.ms.fd', False),
     'uefi-ipxe': ([], 'OVMF_CODE_4M.fd', 'OVMF_VARS_4M.fd', True),
 }
-# The lab's PCs: one seat per firmware kind, and two machines the fleet does not know.
+# The lab's PCs: one seat per firmware kind, and two machines the fleet does not know. A PC with
+# `sound` has an HD Audio card whose output QEMU records to build/lab/logs/<pc>.wav; one with
+# `usb_stick` has a USB stick plugged in (seat3 is the SPICE seat with usb: true, seat2 a VNC seat).
 CLIENTS = [
     {'name': 'seat1', 'mac': '52:54:00:78:08:31', 'ip': '10.78.0.31', 'firmware': 'bios', 'vnc': 51},
-    {'name': 'seat2', 'mac': '52:54:00:78:08:32', 'ip': '10.78.0.32', 'firmware': 'uefi', 'vnc': 52},
-    {'name': 'seat3', 'mac': '52:54:00:78:08:33', 'ip': '10.78.0.33', 'firmware': 'uefi-sb', 'vnc': 53},
+    {'name': 'seat2', 'mac': '52:54:00:78:08:32', 'ip': '10.78.0.32', 'firmware': 'uefi', 'vnc': 52, 'usb_stick': True},
+    {'name': 'seat3', 'mac': '52:54:00:78:08:33', 'ip': '10.78.0.33', 'firmware': 'uefi-sb', 'vnc': 53,
+     'sound': True, 'usb_stick': True},
     {'name': 'stranger', 'mac': '52:54:00:78:08:99', 'ip': None, 'firmware': 'bios', 'vnc': 54},
     {'name': 'stranger-sb', 'mac': '52:54:00:78:08:98', 'ip': None, 'firmware': 'uefi-sb', 'vnc': 55},
 ]
@@ -187,13 +190,35 @@ def pc_args(client, tap, variables, firmware=None):
     firmware variables in `variables`, a fresh copy of the kind's template each power-on)."""
     machine, code, template, option_rom = FIRMWARE[firmware or client['firmware']]
     nic = 'virtio-net-pci,netdev=n0,mac=%s' % client['mac'] + ('' if option_rom else ',romfile=')
+    # A PC with a USB stick still boots from its NIC first.
+    nic += ',bootindex=1' if client.get('usb_stick') else ''
     args = ['qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-boot', 'n'] + machine + [
         '-netdev', 'tap,id=n0,ifname=%s,script=no,downscript=no' % tap, '-device', nic, '-vga', 'std']
+    if client.get('sound'):
+        args += ['-audiodev', 'wav,id=sound,path=%s' % sound_file(client), '-device', 'intel-hda',
+                 '-device', 'hda-duplex,audiodev=sound']
+    if client.get('usb_stick'):
+        args += ['-device', 'qemu-xhci,id=usb', '-drive', 'if=none,id=stick,format=raw,file=%s' % usb_stick(client),
+                 '-device', 'usb-storage,bus=usb.0,drive=stick']
     if code:
         shutil.copy(OVMF + template, variables)
         args += ['-drive', 'if=pflash,format=raw,unit=0,readonly=on,file=' + OVMF + code,
                  '-drive', 'if=pflash,format=raw,unit=1,file=%s' % variables]
     return args
+
+
+def sound_file(client):
+    """Where QEMU records what the PC's sound card plays (a WAV file, written as it plays)."""
+    return LOGS / ('%s.wav' % client['name'])
+
+
+def usb_stick(client):
+    """The PC's USB stick: 8 MiB of zeros, made once."""
+    path = STATE / ('%s-stick.img' % client['name'])
+    if not path.exists():
+        with open(path, 'wb') as stick:
+            stick.truncate(8 << 20)
+    return path
 
 
 def start_client(client, firmware=None):

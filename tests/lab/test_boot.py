@@ -8,15 +8,27 @@ outside: the client's screen (QEMU screendump) equals its seat VM's screen captu
 fit, by libvirt's screenshot) and differs from another seat's; keys sent to the client reach
 its seat VM; the addresses came from the site's DHCP server; the unregistered PCs show "not
 registered" and open no desktop; each PC's screen has its seat's resolution (BIOS 1280x1024 by VESA
-mode, UEFI 1920x1080 by the kernel's EFI stub); a seat whose VM is restarted reconnects by itself. The lab is
-removed afterwards (its screens stay under build/lab/screens/).
+mode, UEFI 1920x1080 by the kernel's EFI stub); a seat whose VM is restarted reconnects by itself; a
+tone the SPICE seat's VM plays comes out of its PC's sound card; a USB stick in the PC of a seat
+with usb: true reaches its VM, and one in a seat's PC without it does not. The lab is removed
+afterwards (its screens stay under build/lab/screens/).
 """
 
 from __future__ import annotations
 
+import sys
+
 import pytest
-from lab_helpers import (CURSOR_PIXELS, SEATS, STRANGERS, client_screen, lab, own_screen_mismatch, seat_mismatch, seat_screen,
-                         typed_reaches_vm, vnc_check, wait_for)
+from lab_helpers import (CURSOR_PIXELS, FLEET_CLIENTS, REPO, SEATS, STRANGERS, client_screen, lab, own_screen_mismatch,
+                         protocol, seat_mismatch, seat_screen, typed_reaches_vm, vnc_check, wait_for)
+
+sys.path.insert(0, str(REPO / 'tests' / 'tools'))
+
+import sound_check  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
+
+# What the demo desktop plays when `tone` is typed, and what QEMU's USB stick calls itself.
+TONE_HZ = 1234
+STICK = 'QEMU USB HARDDRIVE'
 
 
 def test_every_seat_connects(running_lab):
@@ -89,3 +101,39 @@ def test_server_advertises_an_ipv6_prefix(running_lab):
     assert running_lab == 0
     journal = lab.ssh('journalctl -q -u vdi-dhcp --no-pager').stdout
     assert 'RTR-ADVERT(host0) fd78::' in journal, 'the server sent no IPv6 router advertisement:\n%s' % journal[-2000:]
+
+
+def test_a_tone_the_spice_seats_vm_plays_comes_out_of_its_pc(running_lab):
+    # The path: the VM's HD Audio card, QEMU's SPICE playback channel, remote-viewer and GStreamer
+    # on the PC, ALSA, the PC's own HD Audio card, recorded by the PC's QEMU.
+    seat = next(name for name in SEATS if SEATS[name].get('sound'))
+    assert protocol(seat) == 'spice'
+    recording = lab.sound_file(SEATS[seat])
+    before = recording.stat().st_size if recording.exists() else 0
+    assert typed_reaches_vm(seat, 'tone', 'tone-' + seat), '%s: its VM never showed "typed: tone"' % seat
+    # Three takes of 2 s: wait for 2 s of 44.1 kHz 16-bit stereo to have come out of the PC.
+    heard = wait_for(lambda: recording.exists() and recording.stat().st_size - before > 2 * 44100 * 4, 60, 2)
+    assert heard, '%s: its PC played %d bytes of sound after its VM played a tone' % (
+        seat, (recording.stat().st_size if recording.exists() else 0) - before)
+    frequency, share = sound_check.tone(recording, since=before)
+    assert abs(frequency - TONE_HZ) <= 5 and share > 0.5, '%s: its PC played %d Hz (%.0f %% of the power), not %d Hz' % (
+        seat, frequency, share * 100, TONE_HZ)
+
+
+def vm_usb_devices(seat):
+    """What QEMU has plugged in the seat VM's USB buses (HMP `info usb`)."""
+    return lab.ssh("virsh qemu-monitor-command --hmp vdi-%s 'info usb'" % seat).stdout
+
+
+def test_a_usb_stick_reaches_the_vm_of_a_usb_seat_only(running_lab):
+    with_usb = [name for name in SEATS if SEATS[name].get('usb_stick') and FLEET_CLIENTS[name].get('usb')]
+    without = [name for name in SEATS if SEATS[name].get('usb_stick') and not FLEET_CLIENTS[name].get('usb')]
+    assert with_usb and without, 'the lab needs a stick in a usb: true seat\'s PC and in another\'s'
+    for seat in with_usb:
+        # The VM's own kernel sees the stick: the demo desktop lists its USB devices by name.
+        assert typed_reaches_vm(seat, 'usb', 'usb-' + seat, 'usb: ' + STICK), '%s: its VM does not list the stick' % seat
+    for seat in without:
+        # QEMU lists a VM's SPICE USB channels whether a device came through them or not: this
+        # VM has none at all, only its tablet.
+        devices = vm_usb_devices(seat)
+        assert 'Redirection' not in devices and STICK not in devices, '%s has no usb: true, yet its VM has: %s' % (seat, devices)

@@ -2,8 +2,10 @@
 
 The guest shows, full screen on its text console, the seat's name (vdi.seat= on its kernel command
 line) in large block letters and on a plain line, and echoes what is typed, so that a test can tell
-seats apart and prove that keystrokes arrive; typing `poweroff` switches it off. It boots in
-seconds under TCG and needs no disk.
+seats apart and prove that keystrokes arrive; typing `poweroff` switches it off, `tone` plays a
+TONE_HZ tone for a few seconds on its sound card (HD Audio, through the kernel's OSS emulation),
+and `usb` lists the USB devices it has (the names they give). It boots in seconds under TCG and
+needs no disk.
 
   python3 build_demo_guest.py OUTPUT_DIR      writes vmlinuz and initrd.img (cached by package version)
 """
@@ -11,15 +13,26 @@ seconds under TCG and needs no disk.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import math
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 
 KERNEL_METAPACKAGE = 'linux-image-amd64'
+# The tone `tone` plays: a pitch nothing else in the lab makes, 8 kHz unsigned 8-bit mono (the
+# OSS device's default format), TONE_SECONDS long, played three times.
+TONE_HZ = 1234
+TONE_RATE = 8000
+TONE_SECONDS = 2
+# Drivers the demo desktop loads, with what they depend on: sound (HD Audio, its generic codec and
+# the OSS device), and USB (xHCI, as a SPICE seat's VM has, and storage).
+MODULES = ['snd_hda_codec_generic', 'snd_hda_intel', 'snd_pcm_oss', 'xhci_pci', 'usb_storage']
 
 # A 5x5 block font for what seat names may contain (hostname letters, digits, hyphen, dot).
 FONT = {
@@ -50,6 +63,7 @@ INIT = r'''#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+for module in $(cat /modules); do insmod "/lib/modules/$module.ko" 2>/dev/null; done
 seat=$(sed -n 's/.*vdi\.seat=\([^ ]*\).*/\1/p' /proc/cmdline)
 seat=${seat:-unknown}
 banner() {
@@ -74,6 +88,14 @@ while true; do
         echo "  typed: $typed"
         # A desktop that its user switches off: what a stateless seat is reset on.
         [ "$typed" = poweroff ] && poweroff -f
+        if [ "$typed" = tone ]; then
+            (for take in 1 2 3; do cat /tone.u8 > /dev/dsp; done) 2>/dev/null &
+        fi
+        if [ "$typed" = usb ]; then
+            for product in /sys/bus/usb/devices/*/product; do
+                [ -r "$product" ] && echo "  usb: $(cat "$product")"
+            done
+        fi
     done < /dev/tty1 > /dev/tty1 2>&1
 done
 '''
@@ -102,6 +124,30 @@ def font_table():
     return ''.join('%s %d %s\n' % (char, row + 1, pattern) for char, rows in FONT.items() for row, pattern in enumerate(rows))
 
 
+def tone():
+    return bytes(round(128 + 100 * math.sin(2 * math.pi * TONE_HZ * i / TONE_RATE)) for i in range(TONE_RATE * TONE_SECONDS))
+
+
+def module_files(modules_dir, wanted):
+    """The wanted modules and what they depend on (each module's own `depends=`), dependencies
+    first, as (name, bytes); no depmod needed."""
+    paths = {path.name.split('.ko')[0].replace('-', '_'): path for path in modules_dir.rglob('*.ko')}
+    order = []
+
+    def visit(name):
+        if name in order:
+            return
+        found = re.search(rb'(?:^|\0)depends=([^\0]*)\0', paths[name].read_bytes())
+        for dependency in (found.group(1).decode().split(',') if found else []):
+            if dependency:
+                visit(dependency.replace('-', '_'))
+        order.append(name)
+
+    for name in wanted:
+        visit(name)
+    return [(name, paths[name].read_bytes()) for name in order]
+
+
 def cpio_newc(entries):
     """A minimal newc archive: entries are (name, mode, data) with data None for directories."""
     out = io.BytesIO()
@@ -125,16 +171,21 @@ def build(output):
         download([current_kernel_package(), 'busybox-static'], scratch)
         kernel_deb = next(scratch.glob('linux-image-*.deb'))
         busybox_deb = next(scratch.glob('busybox-static_*.deb'))
-        stamp = '%s %s %s\n' % (kernel_deb.name, busybox_deb.name, len(INIT))
+        stamp = '%s %s %s\n' % (kernel_deb.name, busybox_deb.name,
+                                hashlib.sha256((INIT + repr((MODULES, TONE_HZ, TONE_RATE, TONE_SECONDS))).encode()).hexdigest()[:16])
         if (output / 'stamp').exists() and (output / 'stamp').read_text() == stamp:
             return
         for deb in (kernel_deb, busybox_deb):
             run(['dpkg-deb', '-x', str(deb), str(scratch / 'root')])
         kernel = next((scratch / 'root' / 'boot').glob('vmlinuz-*'))
         busybox = (scratch / 'root' / 'bin' / 'busybox').read_bytes()
+        modules = module_files(next((scratch / 'root' / 'lib' / 'modules').iterdir()), MODULES)
         entries = [('bin', 0o40755, None), ('proc', 0o40755, None), ('sys', 0o40755, None), ('dev', 0o40755, None),
                    ('bin/busybox', 0o100755, busybox), ('init', 0o100755, INIT.encode()),
-                   ('font', 0o100644, font_table().encode())]
+                   ('font', 0o100644, font_table().encode()), ('tone.u8', 0o100644, tone()),
+                   ('modules', 0o100644, ' '.join(name for name, _data in modules).encode() + b'\n'),
+                   ('lib', 0o40755, None), ('lib/modules', 0o40755, None)]
+        entries += [('lib/modules/%s.ko' % name, 0o100644, data) for name, data in modules]
         (output / 'initrd.img').write_bytes(gzip.compress(cpio_newc(entries), mtime=0))
         shutil.copyfile(kernel, output / 'vmlinuz')
         (output / 'stamp').write_text(stamp)
