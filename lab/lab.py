@@ -145,22 +145,29 @@ def screendump(client, target):
     return target
 
 
-def display_connections(guest):
-    """address:port of every viewer connection a seat VM's display lists (the server-side view):
-    its VNC clients, or the display channels of its SPICE sessions. QEMU keeps listing a VNC client
-    that vanished, so a new connection is one not listed before."""
+def viewer_channels(guest):
+    """(address:port, channel) of every viewer connection a seat VM's display lists (the
+    server-side view): its VNC clients (channel 'vnc'), or each channel of its SPICE sessions
+    ('main', 'display', 'playback', ...)."""
     out = ssh("virsh qemu-monitor-command --hmp %s 'info vnc'; virsh qemu-monitor-command --hmp %s 'info spice'"
               % (guest, guest)).stdout
-    connections, address = [], None
+    channels, address = [], None
     for line in out.splitlines():
         words = line.split()
         if line.strip().startswith('Client:') and len(words) > 1:
-            connections.append(words[1])
+            channels.append((words[1], 'vnc'))
         elif words[:1] == ['address:']:
             address = words[1]
-        elif words == ['channel', 'name:', 'display'] and address:
-            connections.append(address)
-    return connections
+        elif words[:2] == ['channel', 'name:'] and len(words) == 3 and address:
+            channels.append((address, words[2]))
+    return channels
+
+
+def display_connections(guest):
+    """address:port of every viewer connection to a seat VM's display: its VNC clients, or the
+    display channels of its SPICE sessions. QEMU keeps listing a VNC client that vanished, so a new
+    connection is one not listed before."""
+    return [address for address, channel in viewer_channels(guest) if channel in ('vnc', 'display')]
 
 
 def display_clients(guest):

@@ -4,8 +4,10 @@ The guest shows, full screen on its text console, the seat's name (vdi.seat= on 
 line) in large block letters and on a plain line, and echoes what is typed, so that a test can tell
 seats apart and prove that keystrokes arrive; typing `poweroff` switches it off, `tone` plays a
 TONE_HZ tone for a few seconds on its sound card (HD Audio, through the kernel's OSS emulation),
-and `usb` lists the USB devices it has (the names they give). It boots in seconds under TCG and
-needs no disk.
+`usb` lists the USB devices it has (the names they give), and `keys` shows, 20 s later, the key
+codes of the keys pressed meanwhile (the kernel's, as its keyboard sent them: a layout's own keys
+such as Japanese Henkan have no character on its console). It boots in seconds under TCG and needs
+no disk.
 
   python3 build_demo_guest.py OUTPUT_DIR      writes vmlinuz and initrd.img (cached by package version)
 """
@@ -32,7 +34,7 @@ TONE_RATE = 8000
 TONE_SECONDS = 2
 # Drivers the demo desktop loads, with what they depend on: sound (HD Audio, its generic codec and
 # the OSS device), and USB (xHCI, as a SPICE seat's VM has, and storage).
-MODULES = ['snd_hda_codec_generic', 'snd_hda_intel', 'snd_pcm_oss', 'xhci_pci', 'usb_storage']
+MODULES = ['snd_hda_codec_generic', 'snd_hda_intel', 'snd_pcm_oss', 'xhci_pci', 'usb_storage', 'evdev']
 
 # A 5x5 block font for what seat names may contain (hostname letters, digits, hyphen, dot).
 FONT = {
@@ -90,6 +92,20 @@ while true; do
         [ "$typed" = poweroff ] && poweroff -f
         if [ "$typed" = tone ]; then
             (for take in 1 2 3; do cat /tone.u8 > /dev/dsp; done) 2>/dev/null &
+        fi
+        if [ "$typed" = keys ]; then
+            echo "  press keys: their codes follow in 20 s"
+            for event in /sys/class/input/event*; do
+                case "$(cat "$event/device/name")" in *[Kk]eyboard*) keyboard=/dev/input/${event##*/}; break ;; esac
+            done
+            # struct input_event as 16-bit words: 8 of time, then type, code and value (EV_KEY 1, pressed 1).
+            (timeout 20 cat "$keyboard") 2>/dev/null | od -An -v -w24 -tu2 | {
+                codes=''
+                while read -r _ _ _ _ _ _ _ _ type code value _; do
+                    [ "$type" = 1 ] && [ "$value" = 1 ] && codes="$codes $code"
+                done
+                echo "  keys:$codes"
+            }
         fi
         if [ "$typed" = usb ]; then
             for product in /sys/bus/usb/devices/*/product; do
