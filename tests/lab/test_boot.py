@@ -117,12 +117,13 @@ def test_a_tone_the_spice_seats_vm_plays_comes_out_of_its_pc(running_lab):
     assert wait_for(lambda: any(address.startswith(SEATS[seat]['ip'] + ':') and channel == 'playback'
                                 for address, channel in lab.viewer_channels('vdi-' + seat)), 60, 3), \
         '%s: its viewer has no SPICE playback channel' % seat
-    # Three takes of 2 s: wait for 2 s of 44.1 kHz 16-bit stereo to have come out of the PC. The
-    # viewer builds its sound pipeline at the VM's first playback (seconds under TCG); once, in a
-    # lab run by hand, the whole tone came before it: the tone is asked for twice at most.
+
     def recorded():
         return recording.stat().st_size if recording.exists() else 0
 
+    # Three takes of 2 s: wait for 2 s of 44.1 kHz 16-bit stereo to have come out of the PC. The
+    # viewer builds its sound pipeline at the VM's first playback (seconds under TCG); once, in a
+    # lab run by hand, the whole tone came before it: the tone is asked for twice at most.
     for dummy in range(2):
         before = recorded()
         assert typed_reaches_vm(seat, 'tone', 'tone-' + seat), '%s: its VM never showed "typed: tone"' % seat
