@@ -120,11 +120,13 @@ def module_closure(modules_dir, wanted):
         order.append(path)
 
     for entry in wanted:
+        if not (isinstance(entry, str) or (isinstance(entry, list) and entry and all(isinstance(n, str) for n in entry))):
+            raise BuildError('build-initrd: a module entry is a name or a list of names (a driver, then its companions), not %r' % (entry,))
         name, *companions = [entry] if isinstance(entry, str) else entry
         key = name.replace('-', '_')
         path = by_name.get(key)
         if path is None:
-            missing.append(name)
+            missing.extend([name] + companions)
             continue
         order = []
         for companion in companions:

@@ -125,20 +125,27 @@ def import_iso(spec, scratch, work, log):
 
 
 def trim(root, patterns, keep=()):
-    """Removes what the patterns match, except what the keep patterns match (in a removed
-    directory, the kept files stay and the rest goes). Returns the bytes removed."""
-    kept = {path for pattern in keep for path in glob.glob(str(root / pattern))}
+    """Removes what the patterns match, except what the keep patterns match and what lies below
+    it (in a removed directory, the kept files stay and the rest goes). Returns the bytes removed.
+    Paths are compared with their directories resolved, so that a keep glob and a trim glob may
+    name one place through a symlinked directory (Debian's /lib is /usr/lib)."""
+
+    def place(path):
+        return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+    kept = {place(path) for pattern in keep for path in glob.glob(str(root / pattern))}
     removed = 0
 
     def remove(path):
         nonlocal removed
-        if path in kept:
+        where = place(path)
+        if where in kept or any(where.startswith(name + os.sep) for name in kept):
             return
         if os.path.islink(path) or os.path.isfile(path):
             removed += os.path.getsize(path) if not os.path.islink(path) else 0
             os.unlink(path)
         elif os.path.isdir(path):
-            if any(name.startswith(path + os.sep) for name in kept):
+            if any(name.startswith(where + os.sep) for name in kept):
                 for name in os.listdir(path):
                     remove(os.path.join(path, name))
             else:
@@ -167,7 +174,7 @@ def check_libraries(root, patterns, log):
         out.write('library check: %d missing\n' % len(missing))
     if missing:
         raise BuildError('build-rootfs: the trimmed root lacks libraries its programs need: %s. '
-                         'Remove the matching glob from rootfs_trim, rootfs_extra_trim or rootfs_trim_framebuffer_only.' % '; '.join(missing[:10]))
+                         'Remove the matching glob from rootfs_trim, rootfs_extra_trim or rootfs_trim_framebuffer_only, or keep the library (rootfs_keep).' % '; '.join(missing[:10]))
 
 
 def add_files(root, files):

@@ -56,3 +56,14 @@ def test_module_groups(modules_dir, wanted, expected_groups, expected_missing):
     names = [(patterns, [pathlib.Path(path).name.split('.')[0] for path in order]) for patterns, order in groups]
     assert names == expected_groups
     assert missing == expected_missing
+
+
+@pytest.mark.parametrize('entry', [[], {'virtio_pci': 'virtio_net'}, ['virtio_pci', 7]])
+def test_a_malformed_entry_is_refused_naming_it(modules_dir, entry):
+    with pytest.raises(BUILD.BuildError, match='module entry is a name or a list of names'):
+        BUILD.module_closure(modules_dir, ['e1000', entry])
+
+
+def test_a_missing_driver_reports_its_companions_too(modules_dir):
+    groups, missing = BUILD.module_closure(modules_dir, [['no-such-hda', 'virtio_net']])
+    assert groups == [] and missing == ['no-such-hda', 'virtio_net']

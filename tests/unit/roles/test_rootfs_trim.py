@@ -41,3 +41,16 @@ def test_a_keep_glob_that_matches_nothing_keeps_nothing(tmp_path):
     root = make_root(tmp_path)
     BUILD.trim(root, [PLUGINS + '/libgst*'], [PLUGINS + '/libgstnone.so'])
     assert remaining(root) == [PLUGINS + '/sub/libgstx.so', 'usr/share/doc/README']
+
+
+def test_what_lies_below_a_kept_directory_stays(tmp_path):
+    root = make_root(tmp_path)
+    BUILD.trim(root, [PLUGINS + '/*', PLUGINS + '/sub/*'], [PLUGINS + '/sub'])
+    assert remaining(root) == [PLUGINS + '/sub/libgstx.so', 'usr/share/doc/README']
+
+
+def test_a_kept_file_named_through_a_symlinked_directory_stays(tmp_path):
+    root = make_root(tmp_path)
+    (root / 'lib').symlink_to('usr/lib')
+    BUILD.trim(root, ['usr/lib/x86_64-linux-gnu/gstreamer-1.0'], ['lib/x86_64-linux-gnu/gstreamer-1.0/libgstalsa.so'])
+    assert remaining(root) == [PLUGINS + '/libgstalsa.so', 'usr/share/doc/README']
