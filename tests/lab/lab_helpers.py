@@ -16,7 +16,8 @@ sys.path.insert(0, str(REPO / 'lab'))
 sys.path.insert(0, str(REPO / 'tests' / 'tools'))
 
 import lab  # noqa: E402  pylint: disable=wrong-import-position
-# vnc_check is re-exported to the tests.
+# sound_check and vnc_check are re-exported to the tests.
+import sound_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 import vnc_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 FLEET = yaml.safe_load(lab.INVENTORY.read_text())
@@ -158,13 +159,17 @@ def own_screen_mismatch(seat):
     return min(seen)
 
 
+def type_line(seat, word):
+    """Types word and Enter on the seat's PC's keyboard."""
+    for char in word:
+        lab.monitor(SEATS[seat], 'sendkey %s' % char)
+    lab.monitor(SEATS[seat], 'sendkey ret')
+
+
 def typed_reaches_vm(seat, word, name, shown=None):
     """Types word and Enter on the seat's PC; whether its VM shows "typed: word" (or `shown`, what
     the demo desktop answers) within 30 s."""
-    client = SEATS[seat]
-    for char in word:
-        lab.monitor(client, 'sendkey %s' % char)
-    lab.monitor(client, 'sendkey ret')
+    type_line(seat, word)
     return wait_for(lambda: vnc_check.shows(str(seat_screen(seat, name)), shown or 'typed: ' + word)[0], 30, 3)
 
 

@@ -4,8 +4,8 @@ The guest shows, full screen on its text console, the seat's name (vdi.seat= on 
 line) in large block letters and on a plain line, and echoes what is typed, so that a test can tell
 seats apart and prove that keystrokes arrive; typing `poweroff` switches it off, `tone` plays a
 TONE_HZ tone for a few seconds on its sound card (HD Audio, through the kernel's OSS emulation),
-`usb` lists the USB devices it has (the names they give), and `keys` shows, 20 s later, the key
-codes of the keys pressed meanwhile (the kernel's, as its keyboard sent them: a layout's own keys
+`usb` lists the USB devices it has (the names they give), and `keys` shows the key codes of the keys
+pressed until Enter (the kernel's, as its keyboard sent them: a layout's own keys
 such as Japanese Henkan have no character on its console). It boots in seconds under TCG and needs
 no disk.
 
@@ -20,11 +20,16 @@ import io
 import math
 import os
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# The initrd role's builder orders a kernel's drivers (and the rootfs role's shared code it imports).
+sys.path[:0] = [str(REPO / 'roles' / 'initrd' / 'files'), str(REPO / 'roles' / 'rootfs' / 'files')]
+
+from build_initrd import module_bytes, module_closure  # noqa: E402  pylint: disable=wrong-import-position
 
 KERNEL_METAPACKAGE = 'linux-image-amd64'
 # The tone `tone` plays: a pitch nothing else in the lab makes, 8 kHz unsigned 8-bit mono (the
@@ -91,21 +96,28 @@ while true; do
         # A desktop that its user switches off: what a stateless seat is reset on.
         [ "$typed" = poweroff ] && poweroff -f
         if [ "$typed" = tone ]; then
-            (for take in 1 2 3; do cat /tone.u8 > /dev/dsp; done) 2>/dev/null &
+            (for _ in 1 2 3; do cat /tone.u8 > /dev/dsp; done) 2>/dev/null &
         fi
         if [ "$typed" = keys ]; then
-            echo "  press keys: their codes follow in 20 s"
+            keyboard=''
             for event in /sys/class/input/event*; do
                 case "$(cat "$event/device/name")" in *[Kk]eyboard*) keyboard=/dev/input/${event##*/}; break ;; esac
             done
-            # struct input_event as 16-bit words: 8 of time, then type, code and value (EV_KEY 1, pressed 1).
-            (timeout 20 cat "$keyboard") 2>/dev/null | od -An -v -w24 -tu2 | {
-                codes=''
-                while read -r _ _ _ _ _ _ _ _ type code value _; do
-                    [ "$type" = 1 ] && [ "$value" = 1 ] && codes="$codes $code"
-                done
-                echo "  keys:$codes"
-            }
+            echo "  press keys, then Enter: their codes follow"
+            # One struct input_event (24 bytes) a read, as 16-bit words: 8 of time, then type,
+            # code and value; EV_KEY is 1, a press 1, Enter 28. A minute without a key ends it.
+            # Opened once: events that come between two reads wait in the open device.
+            codes=''
+            [ -n "$keyboard" ] && exec 3< "$keyboard"
+            while [ -n "$keyboard" ]; do
+                set -- $(timeout 60 dd bs=24 count=1 <&3 2>/dev/null | od -An -v -tu2)
+                [ $# -ge 11 ] || break
+                [ "$9" = 1 ] && [ "${11}" = 1 ] || continue
+                [ "${10}" = 28 ] && break
+                codes="$codes ${10}"
+            done
+            [ -n "$keyboard" ] && exec 3<&-
+            echo "  keys:$codes"
         fi
         if [ "$typed" = usb ]; then
             for product in /sys/bus/usb/devices/*/product; do
@@ -144,24 +156,19 @@ def tone():
     return bytes(round(128 + 100 * math.sin(2 * math.pi * TONE_HZ * i / TONE_RATE)) for i in range(TONE_RATE * TONE_SECONDS))
 
 
-def module_files(modules_dir, wanted):
-    """The wanted modules and what they depend on (each module's own `depends=`), dependencies
-    first, as (name, bytes); no depmod needed."""
-    paths = {path.name.split('.ko')[0].replace('-', '_'): path for path in modules_dir.rglob('*.ko')}
+def module_files(tree, wanted):
+    """The wanted drivers of the kernel unpacked in `tree` and what they depend on, dependencies
+    first, as (name, bytes), whatever hardware the VM has."""
+    release = sorted(path.name for path in (tree / 'lib' / 'modules').iterdir())[-1]
+    run(['depmod', '-b', str(tree), release])
+    modules_dir = tree / 'lib' / 'modules' / release
+    groups, missing = module_closure(modules_dir, wanted)
+    if missing:
+        raise SystemExit('kernel %s has no module %s' % (release, ', '.join(missing)))
     order = []
-
-    def visit(name):
-        if name in order:
-            return
-        found = re.search(rb'(?:^|\0)depends=([^\0]*)\0', paths[name].read_bytes())
-        for dependency in (found.group(1).decode().split(',') if found else []):
-            if dependency:
-                visit(dependency.replace('-', '_'))
-        order.append(name)
-
-    for name in wanted:
-        visit(name)
-    return [(name, paths[name].read_bytes()) for name in order]
+    for _patterns, paths in groups:
+        order += [path for path in paths if path not in order]
+    return [(pathlib.Path(path).name.split('.ko')[0], module_bytes(modules_dir / path)) for path in order]
 
 
 def cpio_newc(entries):
@@ -195,7 +202,7 @@ def build(output):
             run(['dpkg-deb', '-x', str(deb), str(scratch / 'root')])
         kernel = next((scratch / 'root' / 'boot').glob('vmlinuz-*'))
         busybox = (scratch / 'root' / 'bin' / 'busybox').read_bytes()
-        modules = module_files(next((scratch / 'root' / 'lib' / 'modules').iterdir()), MODULES)
+        modules = module_files(scratch / 'root', MODULES)
         entries = [('bin', 0o40755, None), ('proc', 0o40755, None), ('sys', 0o40755, None), ('dev', 0o40755, None),
                    ('bin/busybox', 0o100755, busybox), ('init', 0o100755, INIT.encode()),
                    ('font', 0o100644, font_table().encode()), ('tone.u8', 0o100644, tone()),

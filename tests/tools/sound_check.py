@@ -1,8 +1,8 @@
 """What tone a recording holds: the loudest stretch of a WAV file and the frequency that stands
 out in it, by Goertzel's algorithm over a coarse grid of pitches, then 1 Hz steps around the best.
 
-QEMU's wav audio backend writes its header's sizes only when QEMU ends, so the data is read up to
-the end of the file, whatever the header says.
+QEMU's wav audio backend writes its header's sizes only when QEMU ends: a data chunk whose size
+says 0 is read up to the end of the file.
 
   python3 sound_check.py FILE.wav      prints the tone's frequency in Hz and its share of the power
 """
@@ -29,16 +29,18 @@ def samples(path, since=0):
         if chunk == b'fmt ':
             _format, channels, rate, _rate_bytes, _align, bits = struct.unpack('<HHIIHH', data[offset + 8:offset + 24])
         elif chunk == b'data':
-            body = data[max(offset + 8, since):]
+            end = offset + 8 + size if 0 < size <= len(data) - offset - 8 else len(data)
+            body = data[max(offset + 8, since):end]
             break
-        offset += 8 + size
+        # Chunks are padded to an even size.
+        offset += 8 + size + (size & 1)
     else:
         raise ValueError('%s has no data chunk' % path)
     if rate is None or bits not in (8, 16):
         raise ValueError('%s: only 8- and 16-bit PCM is read' % path)
     width = bits // 8 * channels
     # A `since` inside a frame: start at the next whole one.
-    skip = (len(data) - len(body) - offset - 8) % width
+    skip = (max(offset + 8, since) - offset - 8) % width
     body = body[(width - skip) % width:]
     body = body[:len(body) - len(body) % width]
     if bits == 16:
@@ -70,7 +72,7 @@ def power_at(window, rate, frequency):
 
 def tone(path, since=0, low=100, high=4000):
     """(frequency in Hz, its share of the stretch's power) of the tone in the file's loudest
-    half second (from byte `since` on); (0, 0) for silence or an empty file."""
+    half second (from byte `since` on); (0, 0) for silence or no samples."""
     rate, values = samples(path, since)
     window = loudest(values, int(rate * WINDOW_SECONDS))
     total = sum(value * value for value in window)

@@ -57,7 +57,10 @@ def test_silence_is_no_tone(tmp_path):
 
 
 def test_only_what_came_after_a_point_is_read(tmp_path):
-    first = write_wav(tmp_path / 'first.wav', 440).read_bytes()
+    # As QEMU's file is while it records: the header's sizes are 0.
+    first = bytearray(write_wav(tmp_path / 'first.wav', 440).read_bytes())
+    first[4:8] = first[40:44] = b'\0\0\0\0'
+    first = bytes(first)
     second = write_wav(tmp_path / 'second.wav', 1234, silence=0.0).read_bytes()[44:]
     quiet = write_wav(tmp_path / 'quiet.wav', 1234, seconds=0.0).read_bytes()[44:]
     path = tmp_path / 'both.wav'
@@ -66,3 +69,17 @@ def test_only_what_came_after_a_point_is_read(tmp_path):
     assert sound_check.tone(path, since=len(first) + 1)[0] == 1234
     path.write_bytes(first + quiet)
     assert sound_check.tone(path, since=len(first))[0] == 0
+
+
+def test_an_odd_sized_chunk_before_the_data_is_skipped_with_its_pad_byte(tmp_path):
+    data = write_wav(tmp_path / 'plain.wav', 1234).read_bytes()
+    extra = b'LIST' + (3).to_bytes(4, 'little') + b'abc' + b'\0'
+    path = tmp_path / 'listed.wav'
+    path.write_bytes(data[:36] + extra + data[36:])
+    assert sound_check.tone(path)[0] == 1234
+
+
+def test_a_chunk_after_the_data_is_no_sound(tmp_path):
+    path = write_wav(tmp_path / 'tail.wav', 1234, seconds=0.0)
+    path.write_bytes(path.read_bytes() + b'LIST' + (4000).to_bytes(4, 'little') + bytes(range(250)) * 16)
+    assert sound_check.tone(path) == (0, 0.0)
