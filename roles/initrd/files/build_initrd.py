@@ -121,7 +121,8 @@ def module_closure(modules_dir, wanted):
 
     for entry in wanted:
         if not (isinstance(entry, str) or (isinstance(entry, list) and entry and all(isinstance(n, str) for n in entry))):
-            raise BuildError('build-initrd: a module entry is a name or a list of names (a driver, then its companions), not %r' % (entry,))
+            raise BuildError('build-initrd: a module entry is a name or a list of names (a driver, then its companions), '
+                             'not %r' % (entry,))
         name, *companions = [entry] if isinstance(entry, str) else entry
         key = name.replace('-', '_')
         path = by_name.get(key)

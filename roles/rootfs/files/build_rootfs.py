@@ -173,8 +173,9 @@ def check_libraries(root, patterns, log):
     with open(log, 'a', encoding='utf-8') as out:
         out.write('library check: %d missing\n' % len(missing))
     if missing:
-        raise BuildError('build-rootfs: the trimmed root lacks libraries its programs need: %s. '
-                         'Remove the matching glob from rootfs_trim, rootfs_extra_trim or rootfs_trim_framebuffer_only, or keep the library (rootfs_keep).' % '; '.join(missing[:10]))
+        raise BuildError('build-rootfs: the trimmed root lacks libraries its programs need: %s. Remove the matching glob from '
+                         'rootfs_trim, rootfs_extra_trim or rootfs_trim_framebuffer_only, or keep the library (rootfs_keep).'
+                         % '; '.join(missing[:10]))
 
 
 def add_files(root, files):
