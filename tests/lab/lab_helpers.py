@@ -16,8 +16,9 @@ sys.path.insert(0, str(REPO / 'lab'))
 sys.path.insert(0, str(REPO / 'tests' / 'tools'))
 
 import lab  # noqa: E402  pylint: disable=wrong-import-position
-# sound_check and vnc_check are re-exported to the tests.
+# sound_check and vnc_check are re-exported to the tests, and the pitch the demo desktop plays.
 import sound_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+from build_demo_guest import TONE_HZ  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 import vnc_check  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 FLEET = yaml.safe_load(lab.INVENTORY.read_text())

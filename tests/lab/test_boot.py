@@ -17,11 +17,10 @@ afterwards (its screens stay under build/lab/screens/).
 from __future__ import annotations
 
 import pytest
-from lab_helpers import (CURSOR_PIXELS, FLEET_CLIENTS, SEATS, STRANGERS, client_screen, lab, own_screen_mismatch, protocol,
-                         seat_mismatch, seat_screen, sound_check, type_line, typed_reaches_vm, vnc_check, wait_for)
+from lab_helpers import (CURSOR_PIXELS, FLEET_CLIENTS, SEATS, STRANGERS, TONE_HZ, client_screen, lab, own_screen_mismatch,
+                         protocol, seat_mismatch, seat_screen, sound_check, type_line, typed_reaches_vm, vnc_check, wait_for)
 
-# What the demo desktop plays when `tone` is typed, and what QEMU's USB stick calls itself.
-TONE_HZ = 1234
+# What QEMU's USB stick calls itself.
 STICK = 'QEMU USB HARDDRIVE'
 # A Japanese (jp106) keyboard's own keys, as QEMU's sendkey names them, and the key codes Linux
 # gives them: Yen, Ro, Henkan, Muhenkan, Katakana/Hiragana, and Zenkaku/Hankaku (the key where a

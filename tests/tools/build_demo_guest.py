@@ -38,7 +38,7 @@ TONE_HZ = 1234
 TONE_RATE = 8000
 TONE_SECONDS = 2
 # Drivers the demo desktop loads, with what they depend on: sound (HD Audio, its generic codec and
-# the OSS device), and USB (xHCI, as a SPICE seat's VM has, and storage).
+# the OSS device), USB (xHCI, as a SPICE seat's VM has, and storage), and its keyboard's events.
 MODULES = ['snd_hda_codec_generic', 'snd_hda_intel', 'snd_pcm_oss', 'xhci_pci', 'usb_storage', 'evdev']
 
 # A 5x5 block font for what seat names may contain (hostname letters, digits, hyphen, dot).
