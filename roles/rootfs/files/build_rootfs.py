@@ -26,6 +26,7 @@ import zlib
 
 # Installed beside this program by the rootfs role (boot_versions from the collection's module_utils).
 from boot_versions import versioned_name
+from build_libraries import inside, prune_unlinked, stub_icu_data
 from build_publish import BuildError, fingerprint, publish, read_json, report, sha256_file, stage, stage_json, staged
 from build_publish import run as run_tool
 
@@ -237,6 +238,13 @@ def main(argv):
     built = time.monotonic()
     raw_before, _count = tree_bytes(scratch)
     trimmed = trim(scratch, spec['trim'], spec.get('keep', []))
+    pruned = []
+    if spec.get('prune_libraries'):
+        kept = {inside(scratch, '/' + os.path.relpath(path, scratch)) for pattern in spec.get('keep', []) for path in glob.glob(str(scratch / pattern))}
+        pruned_bytes, pruned = prune_unlinked(scratch, spec.get('dlopened_libraries', []), kept, log)
+        trimmed += pruned_bytes
+    if spec.get('icu_data_stub'):
+        trimmed += stub_icu_data(scratch, work, lambda args: run(args, log))
     check_libraries(scratch, spec.get('check_libraries', []), log)
     add_files(scratch, spec['files'])
     for path in spec.get('empty_dirs', []):
@@ -252,7 +260,7 @@ def main(argv):
     manifest = {
         'name': spec['name'], 'file': image.name, 'link': spec['file'], 'format': spec['format'], 'sha256': digest,
         'bytes': new_image.stat().st_size, 'raw_bytes': raw, 'raw_bytes_untrimmed': raw_before,
-        'trimmed_bytes': trimmed, 'entries': count, 'fingerprint': digest_of_inputs,
+        'trimmed_bytes': trimmed, 'pruned_libraries': len(pruned), 'entries': count, 'fingerprint': digest_of_inputs,
         'seconds': {'bootstrap': round(built - started, 1), 'total': round(time.monotonic() - started, 1)},
     }
     # The manifest goes last: it is what says the image before it is complete.
