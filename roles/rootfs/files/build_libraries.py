@@ -45,7 +45,6 @@ class Elf(NamedTuple):
     runpath: tuple
 
 
-@functools.lru_cache(maxsize=None)
 def read_elf(path):
     """The dynamic linking facts of an ELF file (a regular one), or None for anything else."""
     if not os.path.isfile(path):
@@ -164,7 +163,7 @@ def library_dirs(root):
     return dirs
 
 
-def _find(root, name, owner, elf, dirs):
+def _find(root, name, owner, elf, dirs, read):
     if '/' in name:
         real = inside(root, name)
         return real if os.path.isfile(str(root) + real) else None
@@ -173,15 +172,16 @@ def _find(root, name, owner, elf, dirs):
     for folder in [path.replace('$ORIGIN', origin).replace('${ORIGIN}', origin) for path in own] + dirs:
         real = inside(root, folder.rstrip('/') + '/' + name)
         if os.path.isfile(str(root) + real):
-            other = read_elf(str(root) + real)
+            other = read(str(root) + real)
             if other and other.machine == elf.machine:
                 return real
     return None
 
 
-def closure(root, starts, dirs):
+def closure(root, starts, dirs, read=read_elf):
     """Every file (path in the root, symlinks resolved) that the start files need, directly or
-    through each other, and the names found nowhere: {(owner, name)}."""
+    through each other, and the names found nowhere: {(owner, name)}. read: read_elf, or a
+    caching wrapper of it."""
     reached, missing = set(), set()
     todo = [inside(root, path) for path in starts]
     while todo:
@@ -189,11 +189,11 @@ def closure(root, starts, dirs):
         if path in reached:
             continue
         reached.add(path)
-        elf = read_elf(str(root) + path)
+        elf = read(str(root) + path)
         if elf is None:
             continue
         for name in ((elf.interp,) if elf.interp else ()) + elf.needed:
-            found = _find(root, name, path, elf, dirs)
+            found = _find(root, name, path, elf, dirs, read)
             if found:
                 todo.append(found)
             else:
@@ -207,7 +207,8 @@ def prune_unlinked(root, keep_names=(), kept=(), log=None):
     (`libnss_*`) or its path (in the root) is in kept; and the symlinks to what it removed.
     Returns (bytes removed, paths in the root removed)."""
     root = str(root)
-    read_elf.cache_clear()
+    # Each file read once, for this tree as it is now.
+    read = functools.lru_cache(maxsize=None)(read_elf)
     dirs = library_dirs(root)
     candidates, starts = set(), []
     for base, _subdirs, files in os.walk(root):
@@ -215,7 +216,7 @@ def prune_unlinked(root, keep_names=(), kept=(), log=None):
             full = os.path.join(base, name)
             if os.path.islink(full) or not os.path.isfile(full):
                 continue
-            elf = read_elf(full)
+            elf = read(full)
             if elf is None:
                 continue
             path = '/' + os.path.relpath(full, root)
@@ -224,7 +225,7 @@ def prune_unlinked(root, keep_names=(), kept=(), log=None):
                 candidates.add(path)
             else:
                 starts.append(path)
-    reached, _missing = closure(root, starts, dirs)
+    reached, _missing = closure(root, starts, dirs, read)
     gone = sorted(candidates - reached)
     gone_set = set(gone)
     removed = 0
@@ -234,7 +235,7 @@ def prune_unlinked(root, keep_names=(), kept=(), log=None):
     for folder in dirs:
         for name in sorted(os.listdir(root + folder)):
             link = root + folder + '/' + name
-            if os.path.islink(link) and not os.path.exists(link) and _target(root, folder + '/' + name) in gone_set:
+            if os.path.islink(link) and _target(root, folder + '/' + name) in gone_set:
                 os.unlink(link)
     if log:
         with open(log, 'a', encoding='utf-8') as out:
