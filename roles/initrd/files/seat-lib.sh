@@ -6,13 +6,14 @@
 
 # The kernel command line (or FILE's first line) as VDI_* variables. The seat's boot entry sets
 # rooturl=, rootsha256=, postboot= (the initramfs's), vdi.seat=, vdi.server=, vdi.port=,
-# vdi.protocol= (the root's); pxelinux adds BOOTIF=; vdi.retry= and vdi.stall= (the initramfs's
-# pauses) and vdi.debug=1 are for tests and troubleshooting. Words are not glob-expanded.
+# vdi.protocol=, vdi.keymap= (QEMU's layout name), vdi.usb=1 (the root's); pxelinux adds BOOTIF=;
+# vdi.retry= and vdi.stall= (the initramfs's pauses) and vdi.debug=1 are for tests and
+# troubleshooting. Words are not glob-expanded.
 # shellcheck disable=SC2034  # set for the scripts that source this file
 vdi_cmdline() {
     VDI_ROOTURL=''; VDI_ROOTSHA256=''; VDI_POSTBOOT=''; VDI_INIT=/start; VDI_BOOTIF=''
     VDI_UNREGISTERED=''; VDI_SEAT=''; VDI_SERVER=''; VDI_PORT=''; VDI_PROTOCOL=vnc
-    VDI_RETRY=5; VDI_STALL=30; VDI_DEBUG=''; VDI_USB=''
+    VDI_RETRY=5; VDI_STALL=30; VDI_DEBUG=''; VDI_USB=''; VDI_KEYMAP=en-us
     vdi_words=''
     read -r vdi_words < "${1:-/proc/cmdline}" || [ -n "$vdi_words" ] || return 0
     case $- in *f*) vdi_glob='' ;; *) vdi_glob=1; set -f ;; esac
@@ -32,6 +33,7 @@ vdi_cmdline() {
             vdi.stall=*) VDI_STALL=${vdi_word#*=} ;;
             vdi.debug=1) VDI_DEBUG=1 ;;
             vdi.usb=1) VDI_USB=1 ;;
+            vdi.keymap=*) VDI_KEYMAP=${vdi_word#*=} ;;
         esac
     done
     [ -z "$vdi_glob" ] || set +f

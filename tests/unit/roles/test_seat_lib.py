@@ -10,7 +10,7 @@ import pytest
 
 LIB = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'initrd' / 'files' / 'seat-lib.sh'
 NAMES = ('ROOTURL', 'ROOTSHA256', 'POSTBOOT', 'INIT', 'BOOTIF', 'UNREGISTERED', 'SEAT', 'SERVER', 'PORT',
-         'PROTOCOL', 'RETRY', 'STALL', 'DEBUG', 'USB')
+         'PROTOCOL', 'RETRY', 'STALL', 'DEBUG', 'USB', 'KEYMAP')
 
 
 def shell(script, cwd, shell_name='dash'):
@@ -30,15 +30,16 @@ def parsed(tmp_path, cmdline, shell_name='dash'):
 def test_a_seat_entry_gives_every_setting(tmp_path, shell_name):
     words = parsed(tmp_path, 'BOOT_IMAGE=vmlinuz-0123 initrd=initrd-4567.img rooturl=http://10.0.0.8:9000/root-ab.squashfs '
                    'rootsha256=' + 'a' * 64 + ' postboot=rsync://10.0.0.8:9100/seat1 vdi.seat=seat1 vdi.server=10.0.0.8 '
-                   'vdi.port=5901 vdi.protocol=spice vdi.usb=1 BOOTIF=01-52-54-00-00-00-11 quiet vga=791', shell_name)
+                   'vdi.port=5901 vdi.protocol=spice vdi.usb=1 vdi.keymap=ja BOOTIF=01-52-54-00-00-00-11 quiet vga=791', shell_name)
     assert words == {'ROOTURL': 'http://10.0.0.8:9000/root-ab.squashfs', 'ROOTSHA256': 'a' * 64,
                      'POSTBOOT': 'rsync://10.0.0.8:9100/seat1', 'INIT': '/start', 'BOOTIF': '01-52-54-00-00-00-11',
                      'UNREGISTERED': '', 'SEAT': 'seat1', 'SERVER': '10.0.0.8', 'PORT': '5901', 'PROTOCOL': 'spice',
-                     'RETRY': '5', 'STALL': '30', 'DEBUG': '', 'USB': '1'}
+                     'RETRY': '5', 'STALL': '30', 'DEBUG': '', 'USB': '1', 'KEYMAP': 'ja'}
 
 
 def test_defaults_and_the_troubleshooting_words(tmp_path):
-    assert parsed(tmp_path, 'quiet') == dict.fromkeys(NAMES, '') | {'INIT': '/start', 'PROTOCOL': 'vnc', 'RETRY': '5', 'STALL': '30'}
+    defaults = {'INIT': '/start', 'PROTOCOL': 'vnc', 'RETRY': '5', 'STALL': '30', 'KEYMAP': 'en-us'}
+    assert parsed(tmp_path, 'quiet') == dict.fromkeys(NAMES, '') | defaults
     words = parsed(tmp_path, 'vdi.unregistered=1 vdi.retry=2 vdi.stall=7 vdi.debug=1 init=/sbin/other vdi.debug=0')
     assert (words['UNREGISTERED'], words['RETRY'], words['STALL'], words['DEBUG'], words['INIT']) == ('1', '2', '7', '1', '/sbin/other')
 
