@@ -55,6 +55,12 @@ vdi_stage() {
     fi
 }
 
+# Whether the seat's keyboard (vdi.keymap=, QEMU's layout name) is a US one: directvnc's own
+# key table is US, so only such a seat's keys all arrive as directvnc sends them.
+vdi_us_keyboard() {
+    case "$VDI_KEYMAP" in en-us|us|'') return 0 ;; *) return 1 ;; esac
+}
+
 # A stage shown only with vdi.debug=1.
 vdi_debug_stage() {
     [ -z "$VDI_DEBUG" ] || vdi_stage "$@"

@@ -65,3 +65,12 @@ def test_messages_name_the_seat_and_debug_stamps_stages(tmp_path):
     out = shell('vdi_cmdline cmdline; vdi_stage "loading drivers"; vdi_debug_stage shown', tmp_path).splitlines()
     assert [line.split(']')[1] for line in out] == [': loading drivers', ': shown']
     assert all(line.startswith('thinclient.vdi [') and float(line[16:line.index(']')]) > 0 for line in out)
+
+
+@pytest.mark.parametrize(('keymap', 'us'), [('en-us', True), ('us', True), ('', True), ('ja', False), ('de', False),
+                                            ('en-gb', False)])
+def test_a_us_keyboard_is_told_by_its_layout(tmp_path, keymap, us):
+    # A US one keeps directvnc on the framebuffer; any other gets TigerVNC under X.
+    (tmp_path / 'cmdline').write_text('vdi.keymap=%s\n' % keymap)
+    answer = shell('vdi_cmdline cmdline; if vdi_us_keyboard; then echo us; else echo other; fi', tmp_path).strip()
+    assert answer == ('us' if us else 'other')
