@@ -108,25 +108,26 @@ def monitor(client, command):
     """One HMP command on a client's QEMU monitor; returns its output."""
     import socket  # pylint: disable=import-outside-toplevel
 
-    path = str(STATE / ('%s.monitor' % client['name']))
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        sock.connect(path)
-        sock.recv(4096)
-        sock.sendall(command.encode() + b'\n')
-        time.sleep(0.3)
+    def until_prompt(sock):
         data = b''
         try:
-            while True:
+            while not data.rstrip().endswith(b'(qemu)'):
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 data += chunk
-                if data.rstrip().endswith(b'(qemu)'):
-                    break
         except OSError:
             pass
-    return data.decode(errors='replace')
+        return data
+
+    path = str(STATE / ('%s.monitor' % client['name']))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        # The banner ends with the first prompt; the command's output with the next one.
+        until_prompt(sock)
+        sock.sendall(command.encode() + b'\n')
+        return until_prompt(sock).decode(errors='replace')
 
 
 def screendump(client, target):
@@ -252,6 +253,16 @@ def serial_text(client):
         return ''
 
 
+def shows_not_registered(client):
+    """Whether an unregistered PC's screen says so and gives its MAC (what its final screen shows;
+    the boot loader's message before it gives no MAC)."""
+    sys.path.insert(0, str(REPO / 'tests' / 'tools'))
+    import vnc_check  # pylint: disable=import-outside-toplevel
+
+    seen = vnc_check.fold(vnc_check.read(str(screendump(client, STATE / ('%s-poll.png' % client['name']))))).replace(' ', '')
+    return all(vnc_check.fold(text).replace(' ', '') in seen for text in ('not registered', client['mac']))
+
+
 def wait_for_session(client, earlier=(), timeout=240):
     """True once the client's seat VM lists a viewer connection from it that it did not list before."""
     guest = 'vdi-' + client['name']
@@ -272,8 +283,14 @@ def boot(client, timeout=240, firmware=None):
         % (client['name'], (firmware or client['firmware']).upper(), client['mac'], 5900 + client['vnc']))
     start_client(client, firmware)
     if not client['ip']:
-        # Nothing server-side shows an unregistered PC's screen: give it the time a seat needs.
-        time.sleep(min(timeout, 45))
+        # Nothing server-side shows an unregistered PC's screen: read it off the PC's own.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(4)
+            if shows_not_registered(client):
+                say('%s: shows the "not registered" screen with its MAC, %.0f s after power-on'
+                    % (client['name'], time.monotonic() - started))
+                break
         return None
     if wait_for_session(client, earlier, timeout):
         took = time.monotonic() - started

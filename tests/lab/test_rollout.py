@@ -1,7 +1,7 @@
 """Rollouts a seat survives: a site.yml run that builds a new root image and then fails leaves
 every seat booting the last good set of files, and a PC booted then reaches its session; the next
-good run switches every entry to the new set and prunes the version no entry ever named (the
-failed run's) per protocol, keeping the one they named until then; a second
+good run, with the inputs before it, switches back to the images built from them without
+building them again and prunes the version no entry ever named (the failed run's) per protocol; a second
 run started while one holds the server stops with a message naming the first."""
 
 from __future__ import annotations
@@ -87,6 +87,15 @@ def root_versions():
     return versions
 
 
+def manifests(protocols):
+    """Each protocol's root manifest on the server, without the build before it that it records."""
+    found = {}
+    for name in protocols:
+        manifest = json.loads(lab.ssh('cat /srv/vdi/images/root-%s.manifest.json' % name).stdout)
+        found[name] = {key: value for key, value in manifest.items() if key != 'previous'}
+    return found
+
+
 def test_a_failed_run_after_a_new_image_leaves_every_seat_booting(running_lab):
     assert running_lab == 0
     SCRATCH.mkdir(parents=True, exist_ok=True)
@@ -102,6 +111,7 @@ def test_a_failed_run_after_a_new_image_leaves_every_seat_booting(running_lab):
         mine = {boot_set[2] for path, boot_set in before.items() if path.endswith(seat['mac'].replace(':', '-'))}
         assert mine == {roots[protocol(name)]}, '%s, a %s seat, boots %s' % (name, protocol(name), mine)
     assert_every_set_served(before)
+    built = manifests(roots)
 
     failed = site('failed', dict(NEW_ROOT, **FAILING))
     assert failed.returncode != 0, 'site.yml was meant to fail in the rsyncd role'
@@ -130,6 +140,9 @@ def test_a_failed_run_after_a_new_image_leaves_every_seat_booting(running_lab):
     assert root_versions() == {name: {new[name], roots[name]} for name in roots}, root_versions()
     for name, root in new.items():
         assert lab.ssh('readlink /srv/vdi/images/root-%s.squashfs' % name).stdout.strip() == root
+    # The good run's inputs are those of the images before the failed run: it switched back to
+    # them (their manifests, build times and all) instead of building them again.
+    assert manifests(roots) == built, 'the good run built its roots again: %s' % manifests(roots)
 
 
 def test_a_second_run_at_once_stops_naming_the_first(running_lab):

@@ -2,7 +2,8 @@
 
 Run as `python3 build_rootfs.py SPEC.json [--check]`. Prints one JSON line: {"changed": bool, ...}.
 The spec's fingerprint names every input (package list, trim list, files, settings, role
-version); when the published image carries the same fingerprint nothing is rebuilt. The image is
+version); when the published image carries the same fingerprint nothing is rebuilt, and when the
+one published before it does (and is still there) the manifest switches back to it. The image is
 published under a name that carries its hash (root-<16 hex digits>.squashfs, beside its .sha256),
 never over a version that boot entries may still name: a failed build or a failed run leaves every
 seat's last good image served. The plain name (root.squashfs) is a link to the newest version, for
@@ -61,6 +62,35 @@ def link(output_dir, name, target):
 def link_current(output_dir, spec, manifest):
     link(output_dir, spec['file'], manifest['file'])
     link(output_dir, spec['file'] + '.sha256', manifest['file'] + '.sha256')
+
+
+def without_previous(manifest):
+    """A manifest as its successor records it: one build back, not the whole history."""
+    return {key: value for key, value in manifest.items() if key != 'previous'} if manifest.get('file') else {}
+
+
+def earlier_build(output_dir, manifest, digest_of_inputs):
+    """The build before the published one, when it was made from these very inputs and its image
+    is still there, whole: a run that fails after building (its image never named by an entry)
+    is followed by a run with the old inputs, which switches back instead of building again."""
+    earlier = manifest.get('previous') or {}
+    if earlier.get('fingerprint') != digest_of_inputs or not earlier.get('file') or '/' in earlier['file']:
+        return None
+    image = output_dir / earlier['file']
+    if not image.is_file() or sha256_file(image) != earlier.get('sha256'):
+        return None
+    return earlier
+
+
+def switch_back(spec, output_dir, manifest_path, manifest, earlier, check):
+    if check:
+        report(True, 'would switch back to %s, built earlier from the same inputs' % earlier['file'], manifest=earlier)
+        return 0
+    restored = dict(earlier, previous=without_previous(manifest))
+    publish([stage_json(manifest_path, restored)])
+    link_current(output_dir, spec, restored)
+    report(True, 'switched back to %s, built earlier from the same inputs' % earlier['file'], manifest=restored)
+    return 0
 
 
 def bootstrap(spec, scratch, log):
@@ -220,6 +250,9 @@ def main(argv):
     if manifest.get('fingerprint') == digest_of_inputs and manifest.get('file', '') != spec['file'] and current.is_file():
         report(False, 'image %s is up to date' % current, manifest=manifest)
         return 0
+    earlier = earlier_build(output_dir, manifest, digest_of_inputs)
+    if earlier:
+        return switch_back(spec, output_dir, manifest_path, manifest, earlier, check)
     if check:
         report(True, 'would rebuild %s' % spec['file'], manifest=manifest)
         return 0
@@ -262,6 +295,7 @@ def main(argv):
         'bytes': new_image.stat().st_size, 'raw_bytes': raw, 'raw_bytes_untrimmed': raw_before,
         'trimmed_bytes': trimmed, 'pruned_libraries': len(pruned), 'entries': count, 'fingerprint': digest_of_inputs,
         'seconds': {'bootstrap': round(built - started, 1), 'total': round(time.monotonic() - started, 1)},
+        'previous': without_previous(read_json(manifest_path)),
     }
     # The manifest goes last: it is what says the image before it is complete.
     publish([(new_image, image),

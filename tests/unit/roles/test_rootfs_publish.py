@@ -4,6 +4,9 @@ never replaces a served regular file."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 from ansible_collections.thinclient.vdi.plugins.module_utils.boot_versions import version_pattern, versioned_name
 from role_files import load
@@ -35,3 +38,49 @@ def test_a_served_regular_file_is_left_to_prune(tmp_path):
     BUILD.link(tmp_path, 'root.squashfs', 'root-0123456789abcdef.squashfs')
     assert not (tmp_path / 'root.squashfs').is_symlink()
     assert (tmp_path / 'root.squashfs').read_text() == 'served by an older release'
+
+
+def built(tmp_path, content, fingerprint, previous=None):
+    """An image version in tmp_path and the manifest the builder writes for it."""
+    name = BUILD.versioned_name('root.squashfs', hashlib.sha256(content).hexdigest())
+    (tmp_path / name).write_bytes(content)
+    manifest = {'file': name, 'sha256': hashlib.sha256(content).hexdigest(), 'fingerprint': fingerprint}
+    return dict(manifest, previous=BUILD.without_previous(previous or {}))
+
+
+def test_a_run_with_the_inputs_before_the_last_build_switches_back(tmp_path, capsys):
+    spec = {'file': 'root.squashfs'}
+    first = built(tmp_path, b'first image', 'inputs-a')
+    second = built(tmp_path, b'second image', 'inputs-b', previous=first)
+    manifest_path = tmp_path / 'root.manifest.json'
+    manifest_path.write_text(json.dumps(second))
+    assert second['previous'] == {key: value for key, value in first.items() if key != 'previous'}
+
+    earlier = BUILD.earlier_build(tmp_path, second, 'inputs-a')
+    assert earlier['file'] == first['file']
+    assert BUILD.switch_back(spec, tmp_path, manifest_path, second, earlier, check=True) == 0
+    assert json.loads(manifest_path.read_text()) == second, 'check mode wrote the manifest'
+    assert 'would switch back' in capsys.readouterr().out
+
+    BUILD.switch_back(spec, tmp_path, manifest_path, second, earlier, check=False)
+    restored = json.loads(manifest_path.read_text())
+    assert restored['file'] == first['file'] and restored['previous']['file'] == second['file']
+    assert (tmp_path / 'root.squashfs').read_bytes() == b'first image'
+    assert json.loads(capsys.readouterr().out)['changed'] is True
+    # And forth again, one build back, with no history growing.
+    assert BUILD.earlier_build(tmp_path, restored, 'inputs-b')['file'] == second['file']
+    assert 'previous' not in restored['previous']
+
+
+@pytest.mark.parametrize('damage', ['other inputs', 'image gone', 'image changed', 'no previous'])
+def test_no_switch_back_to_an_image_that_is_not_the_one_built(tmp_path, damage):
+    first = built(tmp_path, b'first image', 'inputs-a')
+    second = built(tmp_path, b'second image', 'inputs-b', previous=first)
+    if damage == 'image gone':
+        (tmp_path / first['file']).unlink()
+    elif damage == 'image changed':
+        (tmp_path / first['file']).write_bytes(b'first image, then changed')
+    elif damage == 'no previous':
+        second['previous'] = BUILD.without_previous({})
+    wanted = 'inputs-c' if damage == 'other inputs' else 'inputs-a'
+    assert BUILD.earlier_build(tmp_path, second, wanted) is None
