@@ -1,5 +1,6 @@
 """The guests role's domain template, rendered for each kind of seat: which devices a seat's VM
-gets decides what its PC can hand it (USB) and what it plays to it (sound)."""
+gets decides what its PC can hand it (USB) and what it plays to it (sound), and it names the seat
+to a desktop image that serves every seat."""
 
 from __future__ import annotations
 
@@ -20,14 +21,17 @@ ROLE_VARS = {
 }
 
 
-def devices(protocol, usb, **settings):
+def domain(protocol='rdp', usb=False, **settings):
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     environment.filters['hash'] = lambda text, kind: hashlib.new(kind, text.encode()).hexdigest()
     environment.filters['to_uuid'] = lambda text: str(uuid.uuid5(uuid.NAMESPACE_URL, text))
     seat = {'name': 's1', 'guest': 'vdi-s1', 'image': 'default', 'memory_mb': 256, 'vcpus': 1, 'protocol': protocol,
             'port': 5911, 'display': 11, 'usb': usb}
-    text = environment.from_string(TEMPLATE.read_text()).render(dict(ROLE_VARS, seat=seat, **settings))
-    return ET.fromstring(text).find('devices')
+    return ET.fromstring(environment.from_string(TEMPLATE.read_text()).render(dict(ROLE_VARS, seat=seat, **settings)))
+
+
+def devices(protocol, usb, **settings):
+    return domain(protocol, usb, **settings).find('devices')
 
 
 def usb_channels(found):
@@ -54,3 +58,11 @@ def test_only_spice_seats_get_a_sound_card_played_to_the_viewer():
     assert found.find("audio[@type='spice']").get('id') == '1'
     assert devices('spice', False, guests_sound_model='').find('sound') is None
     assert devices('vnc', False).find('sound') is None and devices('rdp', False).find('sound') is None
+
+
+def test_the_vm_carries_its_seats_name_and_a_guest_agent_channel():
+    found = domain()
+    assert found.find("devices/channel[@type='unix']/target").attrib == {'type': 'virtio', 'name': 'org.qemu.guest_agent.0'}
+    assert found.find('os/smbios').get('mode') == 'sysinfo'
+    assert [entry.text for entry in found.findall("sysinfo[@type='smbios']/oemStrings/entry")] == \
+        ['io.systemd.credential:system.hostname=s1']
