@@ -1,5 +1,6 @@
-"""shellcheck over every shell script the roles install (the seat's /start, the initramfs's /init)
-and the library both source (followed from each, as the scripts' source= directives name it)."""
+"""shellcheck over every shell script the roles install (the seat's /start, the initramfs's /init,
+a seat desktop's first-boot scripts) and the library the first two source (followed from each, as
+the scripts' source= directives name it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-SCRIPTS = sorted(path for path in REPO.glob('roles/*/files/*')
+SCRIPTS = sorted(path for path in REPO.glob('roles/*/files/**/*')
                  if path.is_file() and path.read_bytes().startswith((b'#!/bin/sh', b'# shellcheck shell=sh')))
 
 

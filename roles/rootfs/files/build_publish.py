@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 
 
@@ -61,6 +62,29 @@ def run(builder, args, log, **kwargs):
         raise BuildError('%s: %s failed (exit %d); see %s' % (builder, args[0], result.returncode, log))
 
 
+def fresh_work_dir(work_dir, log):
+    """The build's scratch directory, emptied of an earlier build's (root-only), and an empty log."""
+    work = pathlib.Path(work_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    os.chmod(work, 0o700)
+    pathlib.Path(log).write_text('')
+    return work
+
+
+def link(output_dir, name, target):
+    """name -> target, switched in one rename; a regular file of that name (served by a release
+    before versioning, and maybe still named by entries) is left to prune_versions."""
+    path = pathlib.Path(output_dir) / name
+    if path.exists() and not path.is_symlink():
+        return
+    temporary = pathlib.Path(output_dir) / ('.' + name + '.link')
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(target)
+    os.replace(temporary, path)
+
+
 def staged(dest):
     """The dot name beside dest that its new content is written under until publish()."""
     dest = pathlib.Path(dest)
@@ -91,3 +115,11 @@ def publish(pairs):
 def report(changed, msg, **values):
     """The one JSON line a builder prints for the role that runs it."""
     print(json.dumps(dict(values, changed=changed, msg=msg)))
+
+
+def report_built(spec, work, image, manifest):
+    """A build's end: its scratch directory removed (unless the spec keeps it), and its report."""
+    if not spec.get('keep_work'):
+        shutil.rmtree(work, ignore_errors=True)
+    report(True, 'built %s' % image, manifest=manifest)
+    return 0

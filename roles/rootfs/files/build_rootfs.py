@@ -28,7 +28,7 @@ import zlib
 # Installed beside this program by the rootfs role (boot_versions from the collection's module_utils).
 from boot_versions import versioned_name
 from build_libraries import inside, prune_unlinked, stub_icu_data
-from build_publish import BuildError, fingerprint, publish, read_json, report, sha256_file, stage, stage_json, staged
+from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage, stage_json, staged
 from build_publish import run as run_tool
 
 run = functools.partial(run_tool, 'build-rootfs')
@@ -44,19 +44,6 @@ def tree_bytes(root):
                 total += os.path.getsize(path)
             count += 1
     return total, count
-
-
-def link(output_dir, name, target):
-    """name -> target, switched in one rename; a regular file of that name (served by a release
-    before versioning, and maybe still named by entries) is left to prune_versions."""
-    path = output_dir / name
-    if path.exists() and not path.is_symlink():
-        return
-    temporary = output_dir / ('.' + name + '.link')
-    if temporary.is_symlink() or temporary.exists():
-        temporary.unlink()
-    temporary.symlink_to(target)
-    os.replace(temporary, path)
 
 
 def link_current(output_dir, spec, manifest):
@@ -258,12 +245,9 @@ def main(argv):
         return 0
 
     started = time.monotonic()
-    work = pathlib.Path(spec['work_dir'])
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    scratch = work / 'root'
     log = spec['log']
-    pathlib.Path(log).write_text('')
+    work = fresh_work_dir(spec['work_dir'], log)
+    scratch = work / 'root'
     if spec['source'] == 'iso':
         import_iso(spec, scratch, work, log)
     else:
@@ -302,10 +286,7 @@ def main(argv):
              stage(output_dir / (image.name + '.sha256'), '%s  %s\n' % (digest, image.name)),
              stage_json(manifest_path, manifest)])
     link_current(output_dir, spec, manifest)
-    if not spec.get('keep_work'):
-        shutil.rmtree(work, ignore_errors=True)
-    report(True, 'built %s' % image, manifest=manifest)
-    return 0
+    return report_built(spec, work, image, manifest)
 
 
 if __name__ == '__main__':

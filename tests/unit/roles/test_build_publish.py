@@ -72,3 +72,22 @@ def test_every_builder_uses_the_shared_module(role, name):
     builder = load(role, name)
     for shared in ('fingerprint', 'publish', 'sha256_file' if role != 'initrd' else 'sha256_bytes'):
         assert getattr(builder, shared) is getattr(builder.sys.modules['build_publish'], shared), (name, shared)
+
+
+def test_a_fresh_work_dir_holds_nothing_of_the_last_build_and_only_root_reads_it(tmp_path):
+    work, log = tmp_path / 'work', tmp_path / 'build.log'
+    (work / 'root').mkdir(parents=True)
+    (work / 'root' / 'left-over').write_text('x')
+    log.write_text('the last build\n')
+    assert SHARED.fresh_work_dir(work, log) == work
+    assert list(work.iterdir()) == [] and log.read_text() == ''
+    assert work.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_end_of_a_build_removes_its_work_unless_kept(tmp_path, capsys):
+    for keep in (False, True):
+        work = tmp_path / ('work-%s' % keep)
+        work.mkdir()
+        assert SHARED.report_built({'keep_work': keep}, work, 'image-x', {'file': 'image-x'}) == 0
+        assert work.exists() is keep
+        assert json.loads(capsys.readouterr().out) == {'changed': True, 'msg': 'built image-x', 'manifest': {'file': 'image-x'}}

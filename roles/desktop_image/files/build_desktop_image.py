@@ -1,0 +1,245 @@
+"""Build a seat desktop's bootable qcow2 base image from a JSON spec (thinclient.vdi desktop_image
+role). Run as `python3 build_desktop_image.py SPEC.json [--check]`; prints one JSON line.
+
+No mount and no loop device (the server may be a container): mmdebstrap makes the root tree with
+apt's resolver, `mkfs.ext4 -d` writes it straight into the partition of a raw disk file, and GRUB
+for BIOS is put in place as grub-bios-setup would: boot.img in the MBR, core.img in the gap before
+the partition. The result boots under SeaBIOS (QEMU's `pc` and `q35` machines).
+
+    LBA 0           boot.img (440 bytes) and the partition table
+    LBA 1..2047     core.img (diskboot.img, GRUB's kernel and the modules to find the root)
+    LBA 2048..end   partition 1, active: the ext4 root, /boot inside
+
+The image holds no host name, machine id or key: each seat's VM gives its name as an SMBIOS
+credential, and each seat makes its own xrdp keys at its first boot (the role's guest files).
+The spec's fingerprint decides a rebuild, as for the other builders. The image is published under
+a name that carries its hash (desktop-<16 hex digits>.qcow2), with a manifest, and never over a
+version that seats' overlays may have as their backing file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pathlib
+import shutil
+import struct
+import sys
+import time
+import uuid
+
+from boot_versions import versioned_name
+from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage_json, staged
+from build_publish import run as run_tool
+
+run = functools.partial(run_tool, 'build-desktop-image')
+
+SECTOR = 512
+# 1 MiB: room for core.img before the partition.
+PARTITION_START = 2048
+BLOCK_SIZE = 4096
+GRUB_CORE_MODULES = ['biosdisk', 'part_msdos', 'ext2', 'search_fs_uuid']
+# Offsets in boot.img (GRUB's include/grub/i386/pc/boot.h) and diskboot.img's blocklist.
+KERNEL_SECTOR, BOOT_DRIVE, DRIVE_CHECK, MBR_KEPT_FROM = 0x5C, 0x64, 0x66, 0x1B8
+BLOCKLIST_SIZE = 12
+KERNEL_SEGMENT = 0x800
+
+GRUB_EARLY_CFG = 'search.fs_uuid {uuid} root\nset prefix=($root)/boot/grub\n'
+GRUB_CFG = '''set timeout=1
+set timeout_style=hidden
+insmod part_msdos
+insmod ext2
+search --no-floppy --fs-uuid --set=root {uuid}
+menuentry "Debian desktop" {{
+    linux /vmlinuz root=UUID={uuid} ro {cmdline}
+    initrd /initrd.img
+}}
+'''
+# What would make every seat the same machine, or is of use only to the build.
+IMAGE_SPECIFIC = ['/etc/ssl/private/ssl-cert-snakeoil.key', '/etc/ssl/certs/ssl-cert-snakeoil.pem',
+                  '/etc/xrdp/rsakeys.ini', '/var/lib/dbus/machine-id']
+EMPTIED_DIRS = ['var/cache/apt/archives', 'var/lib/apt/lists', 'var/log/journal']
+
+
+def mmdebstrap_args(spec, rootdir):
+    """A root tree from Debian's packages, chosen by apt's resolver, without chroot mounts."""
+    args = ['mmdebstrap', '--mode=root', '--variant=apt', '--format=directory', '--components=main',
+            '--skip=chroot/mount', '--aptopt=APT::Install-Recommends "false"', '--include=' + ','.join(spec['packages'])]
+    args += ['--dpkgopt=' + option for option in spec['dpkg_options']]
+    return args + [spec['suite'], str(rootdir)] + ([spec['mirror']] if spec.get('mirror') else [])
+
+
+def inside(rootdir, path):
+    return pathlib.Path(rootdir) / path.lstrip('/')
+
+
+def write(rootdir, path, content, mode=0o644):
+    target = inside(rootdir, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content)
+    os.chmod(target, mode)
+
+
+def configure(spec, rootdir, fs_uuid, log):
+    """Everything seats share: the user logged in automatically, the role's guest files, the
+    enabled units, and no identity of its own."""
+    def chroot(*args):
+        run(['chroot', str(rootdir)] + list(args), log)
+
+    write(rootdir, '/etc/hostname', '')
+    write(rootdir, '/etc/machine-id', '')
+    write(rootdir, '/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n')
+    write(rootdir, '/etc/default/locale', 'LANG=C.UTF-8\n')
+    write(rootdir, '/etc/fstab', 'UUID=%s\t/\text4\terrors=remount-ro\t0\t1\n' % fs_uuid)
+    for path in IMAGE_SPECIFIC:
+        target = inside(rootdir, path)
+        if target.is_symlink() or target.exists():
+            target.unlink()
+    chroot('useradd', '--create-home', '--shell', '/bin/bash', '--user-group', spec['user'])
+    if spec.get('password_hash'):
+        chroot('usermod', '--password', spec['password_hash'], spec['user'])
+    # xfce4-panel asks on its first start which layout to use: the default one, without asking.
+    panel = inside(rootdir, '/etc/xdg/xfce4/panel/default.xml')
+    if panel.exists():
+        write(rootdir, '/etc/xdg/xfce4/xfconf/xfce-perchannel-xml/xfce4-panel.xml', panel.read_text())
+    for item in spec['files']:
+        target = inside(rootdir, item['dest'])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pathlib.Path(spec['files_dir']) / item['src'], target)
+        os.chmod(target, int(item['mode'], 8))
+    chroot('systemctl', 'enable', *spec['enable_units'])
+    chroot('systemctl', 'set-default', 'graphical.target')
+    for directory in EMPTIED_DIRS:
+        for entry in inside(rootdir, directory).glob('*'):
+            if entry.is_file() or entry.is_symlink():
+                entry.unlink()
+
+
+def install_grub_files(spec, rootdir, fs_uuid, log):
+    """grub-install's part in the file system: modules, core.img and grub.cfg in /boot/grub,
+    made by the image's own GRUB."""
+    modules = inside(rootdir, '/usr/lib/grub/i386-pc')
+    if not modules.is_dir():
+        raise BuildError('build-desktop-image: the image has no GRUB for BIOS (grub-pc-bin); see %s' % log)
+    shutil.copytree(modules, inside(rootdir, '/boot/grub/i386-pc'), dirs_exist_ok=True)
+    write(rootdir, '/boot/grub/early.cfg', GRUB_EARLY_CFG.format(uuid=fs_uuid))
+    write(rootdir, '/boot/grub/grub.cfg', GRUB_CFG.format(uuid=fs_uuid, cmdline=spec['kernel_cmdline']))
+    run(['chroot', str(rootdir), 'grub-mkimage', '--format=i386-pc', '--directory=/usr/lib/grub/i386-pc',
+         '--prefix=/boot/grub', '--config=/boot/grub/early.cfg', '--output=/boot/grub/i386-pc/core.img']
+        + GRUB_CORE_MODULES, log)
+    for name in ('vmlinuz', 'initrd.img'):
+        if not os.path.lexists(inside(rootdir, name)):
+            raise BuildError('build-desktop-image: the image has no /%s (linux-image-amd64, initramfs-tools)' % name)
+
+
+def boot_sector(boot_img, core_sector):
+    """boot.img as grub-bios-setup leaves it for a hard disk: core.img's sector, the drive the
+    BIOS passes, no drive check."""
+    if len(boot_img) != SECTOR:
+        raise BuildError('build-desktop-image: boot.img is %d bytes, not one sector' % len(boot_img))
+    boot = bytearray(boot_img)
+    struct.pack_into('<Q', boot, KERNEL_SECTOR, core_sector)
+    boot[BOOT_DRIVE] = 0xFF
+    boot[DRIVE_CHECK:DRIVE_CHECK + 2] = b'\x90\x90'
+    return bytes(boot[:MBR_KEPT_FROM])
+
+
+def core_image(core_img, core_sector):
+    """core.img with diskboot.img's blocklist pointing at the rest of it, after its first sector."""
+    core = bytearray(core_img)
+    sectors = (len(core) + SECTOR - 1) // SECTOR
+    if core_sector + sectors > PARTITION_START:
+        raise BuildError('build-desktop-image: core.img (%d bytes) does not fit before the partition' % len(core))
+    _start, length, segment = struct.unpack_from('<QHH', core, SECTOR - BLOCKLIST_SIZE)
+    if length != sectors - 1 or segment != KERNEL_SEGMENT + 0x20:
+        raise BuildError('build-desktop-image: core.img\'s blocklist is not the one grub-mkimage writes '
+                         '(%d sectors at segment %#x for %d sectors)' % (length, segment, sectors))
+    struct.pack_into('<QHH', core, SECTOR - BLOCKLIST_SIZE, core_sector + 1, sectors - 1, segment)
+    return bytes(core)
+
+
+def install_boot_sectors(disk, rootdir):
+    boot = boot_sector(inside(rootdir, '/usr/lib/grub/i386-pc/boot.img').read_bytes(), 1)
+    core = core_image(inside(rootdir, '/boot/grub/i386-pc/core.img').read_bytes(), 1)
+    with open(disk, 'r+b') as handle:
+        handle.write(boot)
+        handle.seek(SECTOR)
+        handle.write(core)
+
+
+def make_disk(spec, rootdir, disk, fs_uuid, log):
+    """A sparse raw disk: the partition table, the root file system written into its partition
+    (and checked), then GRUB's sectors."""
+    with open(disk, 'wb') as handle:
+        handle.truncate(spec['disk_bytes'])
+    script = pathlib.Path(disk).with_suffix('.sfdisk')
+    script.write_text('label: dos\nstart=%d, type=83, bootable\n' % PARTITION_START)
+    with open(script, encoding='utf-8') as layout:
+        run(['sfdisk', '--quiet', '--no-reread', '--no-tell-kernel', str(disk)], log, stdin=layout)
+    offset = PARTITION_START * SECTOR
+    run(['mkfs.ext4', '-q', '-F', '-t', 'ext4', '-b', str(BLOCK_SIZE), '-L', 'root', '-U', fs_uuid, '-m', '1',
+         '-d', str(rootdir), '-E', 'offset=%d' % offset, str(disk), str((spec['disk_bytes'] - offset) // BLOCK_SIZE)],
+        log, env=dict(os.environ, MKE2FS_CONFIG=spec['mke2fs_conf']))
+    run(['e2fsck', '-f', '-n', '%s?offset=%d' % (disk, offset)], log)
+    install_boot_sectors(disk, rootdir)
+
+
+def qcow2_args(spec, raw, target):
+    args = ['qemu-img', 'convert', '-O', 'qcow2']
+    if spec['compression'] != 'none':
+        args += ['-c', '-o', 'compression_type=%s' % spec['compression']]
+    return args + [str(raw), str(target)]
+
+
+def tree_bytes(root):
+    return sum(os.path.getsize(os.path.join(base, name)) for base, _dirs, files in os.walk(root)
+               for name in files if not os.path.islink(os.path.join(base, name)))
+
+
+def main(argv):
+    spec = json.loads(pathlib.Path(argv[1]).read_text())
+    check = '--check' in argv[2:]
+    digest_of_inputs = fingerprint(spec['inputs'], [pathlib.Path(spec['files_dir']) / item['src'] for item in spec['files']]
+                                   + [spec['mke2fs_conf'], __file__])
+    output_dir = pathlib.Path(spec['output_dir'])
+    manifest_path = output_dir / (spec['name'] + '.manifest.json')
+    manifest = read_json(manifest_path)
+    if manifest.get('fingerprint') == digest_of_inputs and (output_dir / manifest.get('file', '.')).is_file():
+        report(False, 'image %s is up to date' % manifest['file'], manifest=manifest)
+        return 0
+    if check:
+        report(True, 'would build %s' % spec['file'], manifest=manifest)
+        return 0
+
+    started = time.monotonic()
+    log = spec['log']
+    work = fresh_work_dir(spec['work_dir'], log)
+    rootdir, raw = work / 'root', work / 'disk.raw'
+    run(mmdebstrap_args(spec, rootdir), log)
+    bootstrapped = time.monotonic()
+    fs_uuid = str(uuid.uuid4())
+    configure(spec, rootdir, fs_uuid, log)
+    install_grub_files(spec, rootdir, fs_uuid, log)
+    raw_bytes = tree_bytes(rootdir)
+    make_disk(spec, rootdir, raw, fs_uuid, log)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    new_image = staged(output_dir / spec['file'])
+    run(qcow2_args(spec, raw, new_image), log)
+    os.chmod(new_image, 0o644)
+    digest = sha256_file(new_image)
+    image = output_dir / versioned_name(spec['file'], digest)
+    manifest = {
+        'name': spec['name'], 'file': image.name, 'link': spec['file'], 'format': 'qcow2', 'sha256': digest,
+        'bytes': new_image.stat().st_size, 'raw_bytes': raw_bytes, 'virtual_bytes': spec['disk_bytes'],
+        'fingerprint': digest_of_inputs,
+        'seconds': {'bootstrap': round(bootstrapped - started, 1), 'total': round(time.monotonic() - started, 1)},
+    }
+    publish([(new_image, image), stage_json(manifest_path, manifest)])
+    link(output_dir, spec['file'], image.name)
+    return report_built(spec, work, image, manifest)
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
