@@ -256,10 +256,15 @@ def serial_text(client):
 def shows_not_registered(client):
     """Whether an unregistered PC's screen says so and gives its MAC (what its final screen shows;
     the boot loader's message before it gives no MAC)."""
-    sys.path.insert(0, str(REPO / 'tests' / 'tools'))
+    if str(REPO / 'tests' / 'tools') not in sys.path:
+        sys.path.insert(0, str(REPO / 'tests' / 'tools'))
     import vnc_check  # pylint: disable=import-outside-toplevel
 
-    seen = vnc_check.fold(vnc_check.read(str(screendump(client, STATE / ('%s-poll.png' % client['name']))))).replace(' ', '')
+    try:
+        seen = vnc_check.fold(vnc_check.read(str(screendump(client, STATE / ('%s-poll.png' % client['name']))))).replace(' ', '')
+    except (OSError, subprocess.CalledProcessError):
+        # No screen to read yet (QEMU still starting, or busy): the next poll tries again.
+        return False
     return all(vnc_check.fold(text).replace(' ', '') in seen for text in ('not registered', client['mac']))
 
 
@@ -290,7 +295,8 @@ def boot(client, timeout=240, firmware=None):
             if shows_not_registered(client):
                 say('%s: shows the "not registered" screen with its MAC, %.0f s after power-on'
                     % (client['name'], time.monotonic() - started))
-                break
+                return None
+        say('%s: no "not registered" screen after %d s (see %s)' % (client['name'], timeout, SCREENS))
         return None
     if wait_for_session(client, earlier, timeout):
         took = time.monotonic() - started

@@ -97,8 +97,6 @@ def configure(spec, rootdir, fs_uuid, log):
         if target.is_symlink() or target.exists():
             target.unlink()
     chroot('useradd', '--create-home', '--shell', '/bin/bash', '--user-group', spec['user'])
-    if spec.get('password_hash'):
-        chroot('usermod', '--password', spec['password_hash'], spec['user'])
     # xfce4-panel asks on its first start which layout to use: the default one, without asking.
     panel = inside(rootdir, '/etc/xdg/xfce4/panel/default.xml')
     if panel.exists():

@@ -63,11 +63,13 @@ def run(builder, args, log, **kwargs):
 
 
 def fresh_work_dir(work_dir, log):
-    """The build's scratch directory, emptied of an earlier build's (root-only), and an empty log."""
+    """The build's scratch directory, emptied of an earlier build's, and an empty log. Others may
+    read it: apt downloads as its unprivileged user _apt into the new root (sandboxed), and it
+    holds nothing secret."""
     work = pathlib.Path(work_dir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    os.chmod(work, 0o700)
+    os.chmod(work, 0o755)
     pathlib.Path(log).write_text('')
     return work
 

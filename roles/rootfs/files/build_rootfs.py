@@ -56,15 +56,16 @@ def without_previous(manifest):
     return {key: value for key, value in manifest.items() if key != 'previous'} if manifest.get('file') else {}
 
 
-def earlier_build(output_dir, manifest, digest_of_inputs):
+def earlier_build(output_dir, manifest, digest_of_inputs, spec):
     """The build before the published one, when it was made from these very inputs and its image
     is still there, whole: a run that fails after building (its image never named by an entry)
     is followed by a run with the old inputs, which switches back instead of building again."""
     earlier = manifest.get('previous') or {}
-    if earlier.get('fingerprint') != digest_of_inputs or not earlier.get('file') or '/' in earlier['file']:
+    # A release before versioned names published under the plain name, which is now a link.
+    if earlier.get('fingerprint') != digest_of_inputs or earlier.get('file') in (None, '', spec['file']) or '/' in earlier['file']:
         return None
     image = output_dir / earlier['file']
-    if not image.is_file() or sha256_file(image) != earlier.get('sha256'):
+    if not (output_dir / (earlier['file'] + '.sha256')).is_file() or not image.is_file() or sha256_file(image) != earlier.get('sha256'):
         return None
     return earlier
 
@@ -237,7 +238,7 @@ def main(argv):
     if manifest.get('fingerprint') == digest_of_inputs and manifest.get('file', '') != spec['file'] and current.is_file():
         report(False, 'image %s is up to date' % current, manifest=manifest)
         return 0
-    earlier = earlier_build(output_dir, manifest, digest_of_inputs)
+    earlier = earlier_build(output_dir, manifest, digest_of_inputs, spec)
     if earlier:
         return switch_back(spec, output_dir, manifest_path, manifest, earlier, check)
     if check:

@@ -74,14 +74,14 @@ def test_every_builder_uses_the_shared_module(role, name):
         assert getattr(builder, shared) is getattr(builder.sys.modules['build_publish'], shared), (name, shared)
 
 
-def test_a_fresh_work_dir_holds_nothing_of_the_last_build_and_only_root_reads_it(tmp_path):
+def test_a_fresh_work_dir_holds_nothing_of_the_last_build_and_apts_user_can_enter_it(tmp_path):
     work, log = tmp_path / 'work', tmp_path / 'build.log'
     (work / 'root').mkdir(parents=True)
     (work / 'root' / 'left-over').write_text('x')
     log.write_text('the last build\n')
     assert SHARED.fresh_work_dir(work, log) == work
     assert list(work.iterdir()) == [] and log.read_text() == ''
-    assert work.stat().st_mode & 0o777 == 0o700
+    assert work.stat().st_mode & 0o777 == 0o755
 
 
 def test_the_end_of_a_build_removes_its_work_unless_kept(tmp_path, capsys):

@@ -44,6 +44,7 @@ def built(tmp_path, content, fingerprint, previous=None):
     """An image version in tmp_path and the manifest the builder writes for it."""
     name = BUILD.versioned_name('root.squashfs', hashlib.sha256(content).hexdigest())
     (tmp_path / name).write_bytes(content)
+    (tmp_path / (name + '.sha256')).write_text('%s  %s\n' % (hashlib.sha256(content).hexdigest(), name))
     manifest = {'file': name, 'sha256': hashlib.sha256(content).hexdigest(), 'fingerprint': fingerprint}
     return dict(manifest, previous=BUILD.without_previous(previous or {}))
 
@@ -56,7 +57,7 @@ def test_a_run_with_the_inputs_before_the_last_build_switches_back(tmp_path, cap
     manifest_path.write_text(json.dumps(second))
     assert second['previous'] == {key: value for key, value in first.items() if key != 'previous'}
 
-    earlier = BUILD.earlier_build(tmp_path, second, 'inputs-a')
+    earlier = BUILD.earlier_build(tmp_path, second, 'inputs-a', spec)
     assert earlier['file'] == first['file']
     assert BUILD.switch_back(spec, tmp_path, manifest_path, second, earlier, check=True) == 0
     assert json.loads(manifest_path.read_text()) == second, 'check mode wrote the manifest'
@@ -66,13 +67,14 @@ def test_a_run_with_the_inputs_before_the_last_build_switches_back(tmp_path, cap
     restored = json.loads(manifest_path.read_text())
     assert restored['file'] == first['file'] and restored['previous']['file'] == second['file']
     assert (tmp_path / 'root.squashfs').read_bytes() == b'first image'
+    assert (tmp_path / 'root.squashfs.sha256').read_text().endswith(first['file'] + '\n')
     assert json.loads(capsys.readouterr().out)['changed'] is True
     # And forth again, one build back, with no history growing.
-    assert BUILD.earlier_build(tmp_path, restored, 'inputs-b')['file'] == second['file']
+    assert BUILD.earlier_build(tmp_path, restored, 'inputs-b', spec)['file'] == second['file']
     assert 'previous' not in restored['previous']
 
 
-@pytest.mark.parametrize('damage', ['other inputs', 'image gone', 'image changed', 'no previous'])
+@pytest.mark.parametrize('damage', ['other inputs', 'image gone', 'image changed', 'no previous', 'no sha256 file', 'unversioned'])
 def test_no_switch_back_to_an_image_that_is_not_the_one_built(tmp_path, damage):
     first = built(tmp_path, b'first image', 'inputs-a')
     second = built(tmp_path, b'second image', 'inputs-b', previous=first)
@@ -82,5 +84,10 @@ def test_no_switch_back_to_an_image_that_is_not_the_one_built(tmp_path, damage):
         (tmp_path / first['file']).write_bytes(b'first image, then changed')
     elif damage == 'no previous':
         second['previous'] = BUILD.without_previous({})
+    elif damage == 'no sha256 file':
+        (tmp_path / (first['file'] + '.sha256')).unlink()
+    elif damage == 'unversioned':
+        (tmp_path / 'root.squashfs').write_bytes(b'first image')
+        second['previous']['file'] = 'root.squashfs'
     wanted = 'inputs-c' if damage == 'other inputs' else 'inputs-a'
-    assert BUILD.earlier_build(tmp_path, second, wanted) is None
+    assert BUILD.earlier_build(tmp_path, second, wanted, {'file': 'root.squashfs'}) is None
