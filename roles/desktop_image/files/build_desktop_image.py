@@ -30,7 +30,7 @@ import time
 import uuid
 
 from boot_versions import versioned_name
-from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage_json, staged
+from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage_json, staged, tree_bytes
 from build_publish import run as run_tool
 
 run = functools.partial(run_tool, 'build-desktop-image')
@@ -190,11 +190,6 @@ def qcow2_args(spec, raw, target):
     return args + [str(raw), str(target)]
 
 
-def tree_bytes(root):
-    return sum(os.path.getsize(os.path.join(base, name)) for base, _dirs, files in os.walk(root)
-               for name in files if not os.path.islink(os.path.join(base, name)))
-
-
 def main(argv):
     spec = json.loads(pathlib.Path(argv[1]).read_text())
     check = '--check' in argv[2:]
@@ -219,7 +214,7 @@ def main(argv):
     fs_uuid = str(uuid.uuid4())
     configure(spec, rootdir, fs_uuid, log)
     install_grub_files(spec, rootdir, fs_uuid, log)
-    raw_bytes = tree_bytes(rootdir)
+    raw_bytes, _count = tree_bytes(rootdir)
     make_disk(spec, rootdir, raw, fs_uuid, log)
 
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,19 @@ def link(output_dir, name, target):
     os.replace(temporary, path)
 
 
+def tree_bytes(root):
+    """(bytes of the regular files, number of entries) of a directory tree, links not followed."""
+    total = 0
+    count = 0
+    for base, dirs, files in os.walk(root):
+        for name in files + dirs:
+            path = os.path.join(base, name)
+            if not os.path.islink(path) and os.path.isfile(path):
+                total += os.path.getsize(path)
+            count += 1
+    return total, count
+
+
 def staged(dest):
     """The dot name beside dest that its new content is written under until publish()."""
     dest = pathlib.Path(dest)

@@ -28,22 +28,10 @@ import zlib
 # Installed beside this program by the rootfs role (boot_versions from the collection's module_utils).
 from boot_versions import versioned_name
 from build_libraries import inside, prune_unlinked, stub_icu_data
-from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage, stage_json, staged
+from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage, stage_json, staged, tree_bytes
 from build_publish import run as run_tool
 
 run = functools.partial(run_tool, 'build-rootfs')
-
-
-def tree_bytes(root):
-    total = 0
-    count = 0
-    for base, dirs, files in os.walk(root):
-        for name in files + dirs:
-            path = os.path.join(base, name)
-            if not os.path.islink(path) and os.path.isfile(path):
-                total += os.path.getsize(path)
-            count += 1
-    return total, count
 
 
 def link_current(output_dir, spec, manifest):
@@ -280,7 +268,8 @@ def main(argv):
         'bytes': new_image.stat().st_size, 'raw_bytes': raw, 'raw_bytes_untrimmed': raw_before,
         'trimmed_bytes': trimmed, 'pruned_libraries': len(pruned), 'entries': count, 'fingerprint': digest_of_inputs,
         'seconds': {'bootstrap': round(built - started, 1), 'total': round(time.monotonic() - started, 1)},
-        'previous': without_previous(read_json(manifest_path)),
+        # The manifest read above, published until now.
+        'previous': without_previous(manifest),
     }
     # The manifest goes last: it is what says the image before it is complete.
     publish([(new_image, image),
