@@ -28,7 +28,8 @@ import zlib
 # Installed beside this program by the rootfs role (boot_versions from the collection's module_utils).
 from boot_versions import versioned_name
 from build_libraries import inside, prune_unlinked, stub_icu_data
-from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage, stage_json, staged, tree_bytes
+from build_publish import (BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage,
+                           stage_json, staged, tree_bytes)
 from build_publish import run as run_tool
 
 run = functools.partial(run_tool, 'build-rootfs')
