@@ -166,6 +166,17 @@ def trim(root, patterns, keep=()):
     return removed
 
 
+def unresolved(program, result):
+    """What `ld.so --list program` says it cannot find: glibc 2.36's loader lists an indirect
+    library it cannot find as 'not found', but stops at a missing one the program itself needs,
+    with an error on stderr and a non-zero exit (which the check once took for success)."""
+    missing = ['%s needs %s' % (program, line.split()[0]) for line in result.stdout.splitlines() if 'not found' in line]
+    if result.returncode != 0 and not missing:
+        said = (result.stderr.strip().splitlines() or ['exit %d' % result.returncode])[-1]
+        missing.append('%s cannot be loaded (%s)' % (program, said))
+    return missing
+
+
 def check_libraries(root, patterns, log):
     """Every listed program must find all its libraries in the trimmed root."""
     missing = []
@@ -173,11 +184,8 @@ def check_libraries(root, patterns, log):
     for pattern in patterns:
         for path in sorted(glob.glob(str(root / pattern))):
             inside = '/' + os.path.relpath(path, root)
-            result = subprocess.run(['chroot', str(root), loader, '--list', inside],
-                                    capture_output=True, text=True, check=False)
-            for line in result.stdout.splitlines():
-                if 'not found' in line:
-                    missing.append('%s needs %s' % (inside, line.split()[0]))
+            result = subprocess.run(['chroot', str(root), loader, '--list', inside], capture_output=True, text=True, check=False)
+            missing += unresolved(inside, result)
     with open(log, 'a', encoding='utf-8') as out:
         out.write('library check: %d missing\n' % len(missing))
     if missing:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 
 import pytest
 from ansible_collections.thinclient.vdi.plugins.module_utils.boot_versions import version_pattern, versioned_name
@@ -91,3 +92,16 @@ def test_no_switch_back_to_an_image_that_is_not_the_one_built(tmp_path, damage):
         second['previous']['file'] = 'root.squashfs'
     wanted = 'inputs-c' if damage == 'other inputs' else 'inputs-a'
     assert BUILD.earlier_build(tmp_path, second, wanted, {'file': 'root.squashfs'}) is None
+
+
+def test_a_program_the_loader_cannot_load_fails_the_library_check():
+    # ld.so --list of glibc 2.36, in the RDP root whose trim removed libtheora (2026-12-07): nothing
+    # on stdout said 'not found', and the check passed a root whose xfreerdp could not start.
+    failed = subprocess.CompletedProcess([], 127, '', '/usr/bin/xfreerdp: error while loading shared libraries: libtheoraenc.so.1: '
+                                         'cannot open shared object file: No such file or directory\n')
+    assert BUILD.unresolved('/usr/bin/xfreerdp', failed) == [
+        '/usr/bin/xfreerdp cannot be loaded (/usr/bin/xfreerdp: error while loading shared libraries: libtheoraenc.so.1: '
+        'cannot open shared object file: No such file or directory)']
+    listed = subprocess.CompletedProcess([], 0, '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x7f)\n\tlibfoo.so.1 => not found\n', '')
+    assert BUILD.unresolved('/usr/bin/x', listed) == ['/usr/bin/x needs libfoo.so.1']
+    assert BUILD.unresolved('/usr/bin/x', subprocess.CompletedProcess([], 0, '\tlibc.so.6 => /lib/libc.so.6 (0x7f)\n', '')) == []
