@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pathlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,8 @@ CLIENTS = [
     {'name': 'seat2', 'mac': '52:54:00:78:08:32', 'ip': '10.78.0.32', 'firmware': 'uefi', 'vnc': 52, 'usb_stick': True},
     {'name': 'seat3', 'mac': '52:54:00:78:08:33', 'ip': '10.78.0.33', 'firmware': 'uefi-sb', 'vnc': 53,
      'sound': True, 'usb_stick': True},
+    # The RDP seat: its VM runs the desktop_image role's XFCE with xrdp, which the PC's FreeRDP logs in to.
+    {'name': 'seat5', 'mac': '52:54:00:78:08:35', 'ip': '10.78.0.35', 'firmware': 'bios', 'vnc': 56, 'rdp': True},
     {'name': 'stranger', 'mac': '52:54:00:78:08:99', 'ip': None, 'firmware': 'bios', 'vnc': 54},
     {'name': 'stranger-sb', 'mac': '52:54:00:78:08:98', 'ip': None, 'firmware': 'uefi-sb', 'vnc': 55},
 ]
@@ -164,10 +167,59 @@ def viewer_channels(guest):
     return channels
 
 
+# Runs a shell command inside a seat VM through its QEMU guest agent (run on the server, with the
+# domain and the command as arguments); exits with the command's status.
+GUEST_EXEC = r'''
+import base64, json, subprocess, sys, time
+def agent(request):
+    out = subprocess.run(['virsh', 'qemu-agent-command', sys.argv[1], json.dumps(request)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)['return']
+pid = agent({'execute': 'guest-exec', 'arguments': {'path': '/bin/sh', 'arg': ['-c', sys.argv[2]], 'capture-output': True}})['pid']
+for _ in range(150):
+    status = agent({'execute': 'guest-exec-status', 'arguments': {'pid': pid}})
+    if status['exited']:
+        break
+    time.sleep(0.2)
+sys.stdout.write(base64.b64decode(status.get('out-data', '')).decode(errors='replace'))
+sys.exit(status.get('exitcode', 1) if status['exited'] else 124)
+'''
+RDP_GUESTS = {'vdi-' + client['name'] for client in CLIENTS if client.get('rdp')}
+
+
+def guest_exec(guest, command):
+    """(exit status, output) of a shell command run inside a seat VM by its guest agent (the
+    desktop image's); non-zero while the VM or its agent is not up."""
+    result = ssh('python3 - %s %s' % (shlex.quote(guest), shlex.quote(command)), stdin=GUEST_EXEC)
+    return result.returncode, result.stdout
+
+
+def _tcp_address(text):
+    """address:port of a /proc/net/tcp{,6} field (an IPv4-mapped one for tcp6)."""
+    address, port = text.split(':')
+    address = address[-8:]
+    return '%s:%d' % ('.'.join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)), int(port, 16))
+
+
+def rdp_connections(guest):
+    """address:port of every established connection to the desktop's RDP server (port 3389), as
+    the VM itself sees them: the server forwards the seat's connection without rewriting its source."""
+    status, out = guest_exec(guest, 'cat /proc/net/tcp /proc/net/tcp6')
+    if status != 0:
+        return []
+    connections = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[1].endswith(':0D3D') and fields[3] == '01':
+            connections.append(_tcp_address(fields[2]))
+    return connections
+
+
 def display_connections(guest):
     """address:port of every viewer connection to a seat VM's display: its VNC clients, or the
-    display channels of its SPICE sessions. QEMU keeps listing a VNC client that vanished, so a new
-    connection is one not listed before."""
+    display channels of its SPICE sessions, or an RDP seat's desktop's RDP connections. QEMU keeps
+    listing a VNC client that vanished, so a new connection is one not listed before."""
+    if guest in RDP_GUESTS:
+        return rdp_connections(guest)
     return [address for address, channel in viewer_channels(guest) if channel in ('vnc', 'display')]
 
 

@@ -69,7 +69,7 @@ def test_the_synced_inventory_holds_every_host_group_and_vdi_variable(synced, an
     # ansible-core exports the plugin's strings marked untrusted; AWX stores them so, and its job
     # inventory gives them back to Ansible the same way.
     seats = synced['hosts']['vdilab']['vdi_seats']
-    assert [seat['name'] for seat in seats] == [{'__ansible_unsafe': name} for name in ('seat1', 'seat2', 'seat3')]
+    assert [seat['name'] for seat in seats] == [{'__ansible_unsafe': name} for name in ('seat1', 'seat2', 'seat3', 'seat5')]
     assert seats[0]['port'] == 5931 and seats[0]['mac'] == {'__ansible_unsafe': '52:54:00:78:08:31'}
 
 

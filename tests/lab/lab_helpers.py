@@ -25,7 +25,11 @@ FLEET = yaml.safe_load(lab.INVENTORY.read_text())
 SERVER_VARS = FLEET['servers'][lab.SERVER]['vars']
 FLEET_CLIENTS = FLEET['clients']
 HTTP_PORT, RSYNC_PORT = SERVER_VARS['httpd_port'], SERVER_VARS['rsyncd_port']
-SEATS = {client['name']: client for client in lab.CLIENTS if client['ip']}
+# The seats on the demo desktop (its screen over VNC or SPICE, its echo of typed words), and the
+# RDP seats on the desktop image's XFCE: ALL_SEATS are both.
+SEATS = {client['name']: client for client in lab.CLIENTS if client['ip'] and not client.get('rdp')}
+RDP_SEATS = {client['name']: client for client in lab.CLIENTS if client.get('rdp')}
+ALL_SEATS = dict(SEATS, **RDP_SEATS)
 STRANGERS = {client['name']: client for client in lab.CLIENTS if not client['ip']}
 SCRATCH = REPO / 'build' / 'lab' / 'test'
 
@@ -115,7 +119,7 @@ def write_to_disk(guest):
 
 
 def client_screen(name):
-    return lab.screendump(SEATS.get(name) or STRANGERS[name], SCRATCH / ('%s-client.png' % name))
+    return lab.screendump(ALL_SEATS.get(name) or STRANGERS[name], SCRATCH / ('%s-client.png' % name))
 
 
 # A viewer's cursor or the desktop's text cursor: the only difference allowed.
@@ -163,8 +167,8 @@ def own_screen_mismatch(seat):
 def type_line(seat, word):
     """Types word and Enter on the seat's PC's keyboard."""
     for char in word:
-        lab.monitor(SEATS[seat], 'sendkey %s' % char)
-    lab.monitor(SEATS[seat], 'sendkey ret')
+        lab.monitor(ALL_SEATS[seat], 'sendkey %s' % char)
+    lab.monitor(ALL_SEATS[seat], 'sendkey ret')
 
 
 def typed_reaches_vm(seat, word, name, shown=None):

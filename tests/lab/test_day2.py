@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from lab_helpers import REPO, SCRATCH, SEATS, lab, overlay_data, write_to_disk
+from lab_helpers import ALL_SEATS, REPO, SCRATCH, SEATS, lab, overlay_data, write_to_disk
 
 FLEET = {client['name']: client for client in lab.CLIENTS}
 
@@ -35,7 +35,9 @@ def status():
 def test_status_shows_each_seat_and_a_pc_switched_off(running_lab):
     assert running_lab == 0
     rows, output = status()
-    assert set(rows) == set(SEATS)
+    assert set(rows) == set(ALL_SEATS)
+    for seat in set(ALL_SEATS) - set(SEATS):
+        assert rows[seat]['vm'] == 'running', rows[seat]
     for seat, client in SEATS.items():
         row = rows[seat]
         assert (row['server'], row['vm'], row['session'], row['stage']) == (lab.SERVER, 'running', 'connected', 'session'), row

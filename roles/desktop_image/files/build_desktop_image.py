@@ -60,6 +60,42 @@ menuentry "Debian desktop" {{
 IMAGE_SPECIFIC = ['/etc/ssl/private/ssl-cert-snakeoil.key', '/etc/ssl/certs/ssl-cert-snakeoil.pem',
                   '/etc/xrdp/rsakeys.ini', '/var/lib/dbus/machine-id']
 EMPTIED_DIRS = ['var/cache/apt/archives', 'var/lib/apt/lists', 'var/log/journal']
+# xrdp for a seat: TLS only (the seat's viewer pins the certificate, which standard RDP security
+# never shows), straight into the desktop's Xorg session with the credentials the viewer sends,
+# and none of the sections that would let a client use the desktop as a VNC or RDP proxy.
+XRDP_SETTINGS = {'Globals': {'security_layer': 'tls', 'ssl_protocols': 'TLSv1.2, TLSv1.3', 'autorun': 'Xorg'},
+                 'Channels': {'rdpdr': 'false'}}
+XRDP_DROPPED_SECTIONS = ('Xvnc', 'vnc-any', 'neutrinordp-any')
+# A seat that reconnects (its PC rebooted, a cable pulled) gets its running session back: sesman's
+# default policy matches user and colour depth, not the client's port as the C policies would.
+SESMAN_SETTINGS = {'Sessions': {'Policy': 'Default', 'KillDisconnected': 'false'}, 'Security': {'AllowRootLogin': 'false'}}
+
+
+def ini_settings(text, settings, dropped=()):
+    """An INI text (xrdp's: ';' and '#' comments) with each [section]'s keys set, replaced where
+    they are and added below the section's header where they are not, and the dropped sections gone."""
+    sections = [[None, []]]
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith('[') and stripped.endswith(']'):
+            sections.append([stripped[1:-1], [line]])
+        else:
+            sections[-1][1].append(line)
+    out = []
+    for name, lines in sections:
+        if name in dropped:
+            continue
+        wanted = dict(settings.get(name, {}))
+        kept = []
+        for line in lines:
+            stripped = line.strip()
+            key = stripped.split('=', 1)[0].strip() if '=' in stripped and stripped[:1] not in ';#' else None
+            if key in wanted:
+                kept.append('%s=%s' % (key, wanted.pop(key)))
+            elif key is None or key not in settings.get(name, {}):
+                kept.append(line)
+        out.extend(kept[:1] + ['%s=%s' % item for item in wanted.items()] + kept[1:] if name else kept)
+    return '\n'.join(out) + '\n'
 
 
 def mmdebstrap_args(spec, rootdir):
@@ -106,6 +142,13 @@ def configure(spec, rootdir, fs_uuid, log):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pathlib.Path(spec['files_dir']) / item['src'], target)
         os.chmod(target, int(item['mode'], 8))
+    for path, settings, dropped in (('/etc/xrdp/xrdp.ini', XRDP_SETTINGS, XRDP_DROPPED_SECTIONS),
+                                    ('/etc/xrdp/sesman.ini', SESMAN_SETTINGS, ())):
+        target = inside(rootdir, path)
+        if target.exists():
+            target.write_text(ini_settings(target.read_text(), settings, dropped))
+    # Debian's xrdp reads the TLS key through the ssl-cert group; its postinst skipped that here.
+    chroot('usermod', '--append', '--groups', 'ssl-cert', 'xrdp')
     chroot('systemctl', 'enable', *spec['enable_units'])
     chroot('systemctl', 'set-default', 'graphical.target')
     for directory in EMPTIED_DIRS:

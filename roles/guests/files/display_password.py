@@ -12,12 +12,24 @@ authenticates, never during the session. A domain's defined password has expired
 (passwdValidTo in the past), so a VM that has just started opens to nobody until a password is
 issued. Nothing is printed on success in the first form: rsync shows the client what a failing
 command printed, and that is a reason, never a password.
+
+An RDP seat's desktop is the VM's own RDP server: its password is set on the desktop's account
+through the QEMU guest agent, and FILE gets a second line, the fingerprint of the desktop's RDP
+certificate (read through the agent too), the only certificate the seat's viewer accepts. A
+desktop still booting, whose agent or certificate is not there yet, gets nothing set, and its seat
+a password without a fingerprint: the seat waits and fetches again. LIFETIME seconds after it was
+issued, unless another replaced it, the account gets a password nobody has (a session keeps
+running: the desktop asks for the password only at login).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import os
+import re
 import secrets
 import string
 import sys
@@ -26,6 +38,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import libvirt
+import libvirt_qemu
 
 # QEMU's VNC authentication (DES) uses the first 8 characters and ignores the rest.
 LENGTH = 8
@@ -34,10 +47,83 @@ LENGTH = 8
 # the session would be a main channel with no screen. A VNC session is one connection.
 SPICE_CHANNEL_GRACE = 10
 ALPHABET = string.ascii_letters + string.digits
+# An RDP desktop's account password: no DES limit there.
+RDP_LENGTH = 20
+SEAT_NS = 'https://thinclient-vdi.invalid/seat/1'
+# How long the server waits for a desktop's guest agent: rsync is waiting on this.
+AGENT_TIMEOUT = 5
+FINGERPRINT_RE = re.compile(r'^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$')
+# Which password of an RDP seat is the newest (a hash of it), for that password's expiry.
+ISSUED_DIR = '/run/thinclient-vdi/rdp-issued'
 
 
-def new_password():
-    return ''.join(secrets.choice(ALPHABET) for dummy in range(LENGTH))
+def new_password(length=LENGTH):
+    return ''.join(secrets.choice(ALPHABET) for dummy in range(length))
+
+
+def seat_settings(domain_xml):
+    """What the guests role wrote in the domain's metadata about its seat ({} for a domain
+    defined before it did: a display seat)."""
+    seat = ET.fromstring(domain_xml).find('./metadata/{%s}seat' % SEAT_NS)
+    return dict(seat.attrib) if seat is not None else {}
+
+
+def parse_fingerprint(text):
+    """The certificate fingerprint in a desktop's fingerprint file (openssl's output, with or
+    without its 'sha256 Fingerprint=' label), upper case; ValueError if there is none."""
+    value = text.strip().rpartition('=')[2].strip()
+    if not FINGERPRINT_RE.match(value):
+        raise ValueError('no SHA-256 certificate fingerprint in it')
+    return value.upper()
+
+
+def agent(domain, command, **arguments):
+    request = {'execute': command}
+    if arguments:
+        request['arguments'] = arguments
+    reply = libvirt_qemu.qemuAgentCommand(domain, json.dumps(request), AGENT_TIMEOUT, 0)
+    return json.loads(reply)['return']
+
+
+def read_guest_file(domain, path, limit=4096):
+    handle = agent(domain, 'guest-file-open', path=path, mode='r')
+    try:
+        return base64.b64decode(agent(domain, 'guest-file-read', handle=handle, count=limit)['buf-b64']).decode('ascii', 'replace')
+    finally:
+        agent(domain, 'guest-file-close', handle=handle)
+
+
+def desktop_login(domain, seat, password):
+    """Reads the desktop's certificate fingerprint, then sets the password on its account; returns
+    the fingerprint. libvirt hands the password to the agent itself, never on a command line."""
+    fingerprint = parse_fingerprint(read_guest_file(domain, seat['rdp-cert']))
+    domain.agentSetResponseTimeout(AGENT_TIMEOUT, 0)
+    domain.setUserPassword(seat['rdp-user'], password, 0)
+    return fingerprint
+
+
+def issued_path(domain_name):
+    return os.path.join(ISSUED_DIR, domain_name)
+
+
+def digest(password):
+    return hashlib.sha256(password.encode('utf-8')).hexdigest()
+
+
+def mark_issued(domain_name, password):
+    os.makedirs(ISSUED_DIR, mode=0o700, exist_ok=True)
+    handle, fresh = tempfile.mkstemp(dir=ISSUED_DIR, prefix='.issued.')
+    with os.fdopen(handle, 'w', encoding='utf-8') as stream:
+        stream.write(digest(password))
+    os.replace(fresh, issued_path(domain_name))
+
+
+def still_issued(domain_name, password):
+    try:
+        with open(issued_path(domain_name), encoding='utf-8') as stream:
+            return stream.read() == digest(password)
+    except FileNotFoundError:
+        return False
 
 
 def valid_to(epoch):
@@ -97,9 +183,8 @@ def watch_first_login(domain, password, until, logged_in, clock=time.time, grace
     return 'expired'
 
 
-def expire_at_first_login(domain_name, password, until):
-    """watch_first_login in a detached child, on libvirt's graphics events (INITIALIZE is sent
-    once a viewer has authenticated)."""
+def detached(work, *args):
+    """work(*args) in a grandchild of its own session, so rsync does not wait for it."""
     if os.fork():
         return
     os.setsid()
@@ -110,27 +195,86 @@ def expire_at_first_login(domain_name, password, until):
         os.dup2(null, stream)
     status = 0
     try:
-        libvirt.virEventRegisterDefaultImpl()
-        connection = libvirt.open('qemu:///system')
-        domain = connection.lookupByName(domain_name)
-        logins = []
-
-        def graphics(_connection, _domain, phase, *_args):
-            if phase == libvirt.VIR_DOMAIN_EVENT_GRAPHICS_INITIALIZE:
-                logins.append(phase)
-
-        def logged_in():
-            libvirt.virEventRunDefaultImpl()
-            return bool(logins)
-
-        connection.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_GRAPHICS, graphics, None)
-        # Wakes the loop every second when nothing happens.
-        libvirt.virEventAddTimeout(1000, lambda *_args: None, None)
-        protocol = ET.fromstring(domain.XMLDesc(0)).find('./devices/graphics').get('type')
-        watch_first_login(domain, password, until, logged_in, grace=SPICE_CHANNEL_GRACE if protocol == 'spice' else 0)
-    except (libvirt.libvirtError, AttributeError, ValueError):
+        work(*args)
+    except (libvirt.libvirtError, AttributeError, OSError, KeyError, ValueError):
         status = 1
     os._exit(status)
+
+
+def watch_display(domain_name, password, until):
+    """watch_first_login on libvirt's graphics events (INITIALIZE is sent once a viewer has
+    authenticated)."""
+    libvirt.virEventRegisterDefaultImpl()
+    connection = libvirt.open('qemu:///system')
+    domain = connection.lookupByName(domain_name)
+    logins = []
+
+    def graphics(_connection, _domain, phase, *_args):
+        if phase == libvirt.VIR_DOMAIN_EVENT_GRAPHICS_INITIALIZE:
+            logins.append(phase)
+
+    def logged_in():
+        libvirt.virEventRunDefaultImpl()
+        return bool(logins)
+
+    connection.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_GRAPHICS, graphics, None)
+    # Wakes the loop every second when nothing happens.
+    libvirt.virEventAddTimeout(1000, lambda *_args: None, None)
+    protocol = ET.fromstring(domain.XMLDesc(0)).find('./devices/graphics').get('type')
+    watch_first_login(domain, password, until, logged_in, grace=SPICE_CHANNEL_GRACE if protocol == 'spice' else 0)
+
+
+def expire_at_first_login(domain_name, password, until):
+    detached(watch_display, domain_name, password, until)
+
+
+def retire_rdp_password(domain_name, password, lifetime, sleep=time.sleep):
+    """After the lifetime, unless a newer password was issued meanwhile, the account gets one
+    nobody has (run in a detached child)."""
+    sleep(lifetime)
+    if not still_issued(domain_name, password):
+        return 'replaced'
+    connection = libvirt.open('qemu:///system')
+    try:
+        domain = connection.lookupByName(domain_name)
+        seat = seat_settings(domain.XMLDesc(0))
+        domain.agentSetResponseTimeout(AGENT_TIMEOUT, 0)
+        domain.setUserPassword(seat['rdp-user'], new_password(RDP_LENGTH), 0)
+    finally:
+        connection.close()
+    return 'ended'
+
+
+def retire_later(domain_name, password, lifetime):
+    detached(retire_rdp_password, domain_name, password, lifetime)
+
+
+def issue_rdp(domain, domain_name, seat, lifetime, path=None):
+    """An RDP seat's password, set on its desktop's account, with the desktop's certificate
+    fingerprint. A desktop that cannot take it yet (stopped, booting) gets nothing; its seat gets
+    a password without fingerprint, and fetches again."""
+    password = new_password(RDP_LENGTH)
+    fingerprint = ''
+    reason = ''
+    if domain.isActive():
+        try:
+            fingerprint = desktop_login(domain, seat, password)
+        except (libvirt.libvirtError, KeyError, ValueError) as ex:
+            reason = str(ex)
+    else:
+        reason = 'the domain is not running'
+    if not path:
+        if not fingerprint:
+            raise ValueError('the desktop cannot take a password yet: %s' % reason)
+        print(password)
+        print(fingerprint)
+    else:
+        write_private(path, password + '\n' + fingerprint + '\n')
+    if fingerprint:
+        mark_issued(domain_name, password)
+        sys.stdout.flush()
+        retire_later(domain_name, password, lifetime)
+    return bool(fingerprint)
 
 
 def issue(domain_name, lifetime, path=None):
@@ -142,6 +286,9 @@ def issue(domain_name, lifetime, path=None):
     connection = libvirt.open('qemu:///system')
     try:
         domain = connection.lookupByName(domain_name)
+        seat = seat_settings(domain.XMLDesc(0))
+        if seat.get('protocol') == 'rdp':
+            return issue_rdp(domain, domain_name, seat, lifetime, path)
         running = domain.isActive()
         if not running and not path:
             raise ValueError('the domain is not running')

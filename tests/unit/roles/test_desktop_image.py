@@ -94,3 +94,31 @@ def test_an_image_built_from_the_same_inputs_is_not_built_again(tmp_path, capsys
     (tmp_path / 'guest' / 'unit').write_text('[Unit]\nDescription=changed\n')
     assert BUILD.main(['build', str(path), '--check']) == 0
     assert json.loads(capsys.readouterr().out)['changed'] is True
+
+
+XRDP_INI = """[Globals]
+; xrdp.ini file version number
+ini_version=1
+port=3389
+security_layer=negotiate
+#autorun=
+
+[Xorg]
+name=Xorg
+lib=libxup.so
+
+[Xvnc]
+name=Xvnc
+lib=libvnc.so
+
+[vnc-any]
+name=vnc-any
+"""
+
+
+def test_xrdp_takes_tls_only_logs_in_to_xorg_and_proxies_nothing():
+    text = BUILD.ini_settings(XRDP_INI, BUILD.XRDP_SETTINGS, BUILD.XRDP_DROPPED_SECTIONS)
+    assert text.splitlines()[:7] == ['[Globals]', 'ssl_protocols=TLSv1.2, TLSv1.3', 'autorun=Xorg', '; xrdp.ini file version number',
+                                     'ini_version=1', 'port=3389', 'security_layer=tls']
+    assert '#autorun=' in text and '[Xorg]\nname=Xorg\nlib=libxup.so\n' in text
+    assert 'Xvnc' not in text and 'vnc-any' not in text and 'libvnc' not in text

@@ -7,6 +7,8 @@ import calendar
 import os
 import stat
 import time
+import base64
+import json
 import types
 import xml.etree.ElementTree as ET
 
@@ -47,12 +49,52 @@ class FakeLibvirt(types.SimpleNamespace):
         return types.SimpleNamespace(lookupByName=lambda name: domain, close=lambda: None)
 
 
+FINGERPRINT = ':'.join(['5D'] * 31 + ['2B'])
+RDP_XML = DOMAIN_XML.replace('<devices>', "<metadata><vdi:seat xmlns:vdi='https://thinclient-vdi.invalid/seat/1' name='seat4' "
+                             "protocol='rdp' rdp-user='user' rdp-cert='/etc/xrdp/cert.sha256'/></metadata><devices>")
+
+
+class FakeDesktop(FakeDomain):
+    """An RDP seat's VM and its guest agent: its files, and the passwords set on its accounts."""
+
+    def __init__(self, active=True, files=None, agent_up=True):
+        super().__init__(active, RDP_XML)
+        self.files = {'/etc/xrdp/cert.sha256': 'sha256 Fingerprint=%s\n' % FINGERPRINT} if files is None else files
+        self.agent_up, self.passwords, self.opened = agent_up, [], {}
+
+    def agent(self, request):
+        if not self.agent_up:
+            raise RuntimeError('Guest agent is not responding: QEMU guest agent is not connected')
+        command, arguments = request['execute'], request.get('arguments', {})
+        if command == 'guest-file-open':
+            if arguments['path'] not in self.files:
+                raise RuntimeError('internal error: unable to execute QEMU agent command: No such file')
+            self.opened[7] = self.files[arguments['path']]
+            return 7
+        if command == 'guest-file-read':
+            return {'count': len(self.opened[arguments['handle']]), 'eof': True,
+                    'buf-b64': base64.b64encode(self.opened[arguments['handle']].encode()).decode()}
+        self.opened.pop(arguments['handle'])
+        return {}
+
+    def agentSetResponseTimeout(self, seconds, _flags):
+        assert seconds > 0
+
+    def setUserPassword(self, user, password, _flags):
+        if not self.agent_up:
+            raise RuntimeError('Guest agent is not responding')
+        self.passwords.append((user, password))
+
+
 def loaded(domain, monkeypatch):
     fake = FakeLibvirt(domain)
-    module = load('guests', 'display_password.py', {'libvirt': fake})
+    qemu = types.SimpleNamespace(qemuAgentCommand=lambda dom, text, timeout, flags: json.dumps({'return': dom.agent(json.loads(text))}))
+    module = load('guests', 'display_password.py', {'libvirt': fake, 'libvirt_qemu': qemu})
     monkeypatch.setattr(module, 'libvirt', fake)
+    monkeypatch.setattr(module, 'libvirt_qemu', qemu)
     watched = []
     monkeypatch.setattr(module, 'expire_at_first_login', lambda *args: watched.append(args))
+    monkeypatch.setattr(module, 'retire_later', lambda *args: watched.append(args))
     return module, watched
 
 
@@ -216,3 +258,52 @@ def test_a_spice_login_keeps_the_password_for_its_other_channels_a_while(monkeyp
     # QEMU ends it ten seconds after the login; the watcher need not live that long.
     assert clock.now == 1003
     assert calendar.timegm(time.strptime(ET.fromstring(xml).get('passwdValidTo'), '%Y-%m-%dT%H:%M:%S')) == 1013
+
+
+def test_an_rdp_seats_fetch_sets_its_desktops_password_and_hands_it_with_the_certificate(tmp_path, monkeypatch):
+    desktop = FakeDesktop()
+    module, watched = loaded(desktop, monkeypatch)
+    monkeypatch.setattr(module, 'ISSUED_DIR', str(tmp_path / 'issued'))
+    target = tmp_path / 'password'
+    assert module.issue('vdi-seat4', 60, str(target)) is True
+    password, fingerprint = target.read_text().splitlines()
+    assert desktop.passwords == [('user', password)] and len(password) == 20
+    assert fingerprint == FINGERPRINT
+    # Nothing on the display: QEMU's VNC of an RDP seat's VM is the administrators' console.
+    assert desktop.updates == [] and desktop.opened == {}
+    assert watched == [('vdi-seat4', password, 60)]
+    assert module.still_issued('vdi-seat4', password)
+    assert stat.S_IMODE(os.stat(tmp_path / 'issued').st_mode) == 0o700
+    module.issue('vdi-seat4', 60, str(target))
+    assert not module.still_issued('vdi-seat4', password)
+
+
+@pytest.mark.parametrize('desktop', [FakeDesktop(active=False), FakeDesktop(agent_up=False), FakeDesktop(files={}),
+                                     FakeDesktop(files={'/etc/xrdp/cert.sha256': 'sha256 Fingerprint=5D:2B\n'})],
+                         ids=['stopped', 'booting', 'no certificate yet', 'not a fingerprint'])
+def test_a_desktop_not_ready_gets_nothing_and_its_seat_no_fingerprint(desktop, tmp_path, monkeypatch):
+    module, watched = loaded(desktop, monkeypatch)
+    monkeypatch.setattr(module, 'ISSUED_DIR', str(tmp_path / 'issued'))
+    target = tmp_path / 'password'
+    assert module.issue('vdi-seat4', 60, str(target)) is False
+    assert target.read_text().endswith('\n\n') and desktop.passwords == [] and watched == []
+    assert module.main(['vdi-seat4']) == 1
+
+
+def test_an_rdp_password_nobody_replaced_is_retired_after_its_lifetime(tmp_path, monkeypatch):
+    desktop = FakeDesktop()
+    module, dummy = loaded(desktop, monkeypatch)
+    monkeypatch.setattr(module, 'ISSUED_DIR', str(tmp_path / 'issued'))
+    module.mark_issued('vdi-seat4', 'first')
+    slept = []
+    assert module.retire_rdp_password('vdi-seat4', 'first', 60, sleep=slept.append) == 'ended'
+    assert slept == [60] and len(desktop.passwords) == 1 and desktop.passwords[0][1] != 'first'
+    module.mark_issued('vdi-seat4', 'second')
+    assert module.retire_rdp_password('vdi-seat4', 'first', 60, sleep=slept.append) == 'replaced'
+    assert len(desktop.passwords) == 1
+
+
+@pytest.mark.parametrize('text', ['sha256 Fingerprint=%s' % FINGERPRINT, FINGERPRINT.lower() + '\n'])
+def test_the_fingerprint_is_read_as_openssl_prints_it(text, monkeypatch):
+    module, dummy = loaded(None, monkeypatch)
+    assert module.parse_fingerprint(text) == FINGERPRINT

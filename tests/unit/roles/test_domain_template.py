@@ -18,7 +18,9 @@ ROLE_VARS = {
     'guests_images': {'default': {'kind': 'kernel', 'kernel': '/k', 'initrd': '/i'}}, 'guests_image_dir': '/var/lib/x',
     'guests_network': '', 'guests_listen_address': '10.0.0.8', 'guests_video_model': 'vga',
     'guests_secrets': {'secrets': {'s1': 'Ab3dEf7h'}}, 'guests_sound_model': 'ich9', 'guests_usb_redirect_ports': 2,
+    'guests_rdp_network': 'vdi-desktops', 'guests_rdp_isolated': True, 'guests_rdp_user': 'user', 'guests_rdp_cert_path': '/etc/xrdp/cert.sha256',
 }
+SEAT_NS = '{https://thinclient-vdi.invalid/seat/1}'
 
 
 def domain(protocol='rdp', usb=False, **settings):
@@ -60,9 +62,29 @@ def test_only_spice_seats_get_a_sound_card_played_to_the_viewer():
     assert devices('vnc', False).find('sound') is None and devices('rdp', False).find('sound') is None
 
 
-def test_the_vm_carries_its_seats_name_and_a_guest_agent_channel():
+def test_the_vm_carries_its_seats_name_and_protocol_and_a_guest_agent_channel():
     found = domain()
     assert found.find("devices/channel[@type='unix']/target").attrib == {'type': 'virtio', 'name': 'org.qemu.guest_agent.0'}
     assert found.find('os/smbios').get('mode') == 'sysinfo'
     assert [entry.text for entry in found.findall("sysinfo[@type='smbios']/oemStrings/entry")] == \
-        ['io.systemd.credential:system.hostname=s1']
+        ['io.systemd.credential:system.hostname=s1', 'io.systemd.credential:vdi.protocol=rdp']
+
+
+def test_an_rdp_seats_vm_is_on_the_desktop_network_isolated_with_the_mac_its_address_is_kept_for():
+    from ansible_collections.thinclient.vdi.plugins.plugin_utils.desktop_network import vm_mac
+    interfaces = devices('rdp', False).findall('interface')
+    assert len(interfaces) == 1
+    assert interfaces[0].find('source').get('network') == 'vdi-desktops'
+    assert interfaces[0].find('mac').get('address') == vm_mac('vdi-s1')
+    assert interfaces[0].find('port').get('isolated') == 'yes'
+    assert devices('rdp', False, guests_rdp_isolated=False).find('interface/port') is None
+    # Other seats keep guests_network (none here).
+    assert devices('vnc', False).findall('interface') == []
+    assert devices('vnc', False, guests_network='default').find('interface/source').get('network') == 'default'
+
+
+def test_the_domain_tells_the_password_issuer_an_rdp_seats_login():
+    rdp = domain('rdp').find('metadata/%sseat' % SEAT_NS)
+    assert (rdp.get('protocol'), rdp.get('rdp-user'), rdp.get('rdp-cert')) == ('rdp', 'user', '/etc/xrdp/cert.sha256')
+    vnc = domain('vnc').find('metadata/%sseat' % SEAT_NS)
+    assert vnc.get('protocol') == 'vnc' and vnc.get('rdp-user') is None
