@@ -73,7 +73,8 @@ SESMAN_SETTINGS = {'Sessions': {'Policy': 'Default', 'KillDisconnected': 'false'
 
 def ini_settings(text, settings, dropped=()):
     """An INI text (xrdp's: ';' and '#' comments) with each [section]'s keys set, replaced where
-    they are and added below the section's header where they are not, and the dropped sections gone."""
+    they are and added below the section's header where they are not (a section that is not there
+    at the end), and the dropped sections gone."""
     sections = [[None, []]]
     for line in text.splitlines():
         stripped = line.strip()
@@ -95,6 +96,9 @@ def ini_settings(text, settings, dropped=()):
             elif key is None or key not in settings.get(name, {}):
                 kept.append(line)
         out.extend(kept[:1] + ['%s=%s' % item for item in wanted.items()] + kept[1:] if name else kept)
+    for name in settings:
+        if name not in [section for section, dummy in sections]:
+            out.extend(['', '[%s]' % name] + ['%s=%s' % item for item in settings[name].items()])
     return '\n'.join(out) + '\n'
 
 

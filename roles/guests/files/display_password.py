@@ -4,6 +4,7 @@ seconds, whichever comes first.
 
   python3 display_password.py [--lifetime S] DOMAIN FILE   write it to FILE (the seat's rsync module)
   python3 display_password.py [--lifetime S] DOMAIN        print it (an administrator's own login)
+  python3 display_password.py --console DOMAIN              an RDP seat's VM: its QEMU console's, printed
 
 The rsync daemon runs the first form before every transfer of a seat's module (pre-xfer exec), so
 each fetch by the seat's PC issues a password of its own; the PC fetches again before it
@@ -55,6 +56,8 @@ AGENT_TIMEOUT = 5
 FINGERPRINT_RE = re.compile(r'^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$')
 # Which password of an RDP seat is the newest (a hash of it), for that password's expiry.
 ISSUED_DIR = '/run/thinclient-vdi/rdp-issued'
+# An RDP password's retirement is tried again this often, this many times (an hour).
+RETIRE_RETRY, RETIRE_TRIES = 10, 360
 
 
 def new_password(length=LENGTH):
@@ -228,21 +231,27 @@ def expire_at_first_login(domain_name, password, until):
     detached(watch_display, domain_name, password, until)
 
 
-def retire_rdp_password(domain_name, password, lifetime, sleep=time.sleep):
+def retire_rdp_password(domain_name, password, lifetime, sleep=time.sleep, retry=RETIRE_RETRY, tries=RETIRE_TRIES):
     """After the lifetime, unless a newer password was issued meanwhile, the account gets one
-    nobody has (run in a detached child)."""
+    nobody has (run in a detached child). A desktop that does not take it then (rebooting, its
+    agent busy) is asked again every `retry` seconds; a desktop that was stopped has the
+    password still, and its seat's next fetch replaces it."""
     sleep(lifetime)
-    if not still_issued(domain_name, password):
-        return 'replaced'
-    connection = libvirt.open('qemu:///system')
-    try:
-        domain = connection.lookupByName(domain_name)
-        seat = seat_settings(domain.XMLDesc(0))
-        domain.agentSetResponseTimeout(AGENT_TIMEOUT, 0)
-        domain.setUserPassword(seat['rdp-user'], new_password(RDP_LENGTH), 0)
-    finally:
-        connection.close()
-    return 'ended'
+    for dummy in range(tries):
+        if not still_issued(domain_name, password):
+            return 'replaced'
+        connection = libvirt.open('qemu:///system')
+        try:
+            domain = connection.lookupByName(domain_name)
+            seat = seat_settings(domain.XMLDesc(0))
+            domain.agentSetResponseTimeout(AGENT_TIMEOUT, 0)
+            domain.setUserPassword(seat['rdp-user'], new_password(RDP_LENGTH), 0)
+            return 'ended'
+        except libvirt.libvirtError:
+            sleep(retry)
+        finally:
+            connection.close()
+    return 'gave up'
 
 
 def retire_later(domain_name, password, lifetime):
@@ -277,7 +286,7 @@ def issue_rdp(domain, domain_name, seat, lifetime, path=None):
     return bool(fingerprint)
 
 
-def issue(domain_name, lifetime, path=None):
+def issue(domain_name, lifetime, path=None, console=False):
     """Sets a fresh password on the running domain's display and hands it out. A domain that is
     not running gets nothing; its seat is given a password that opens nothing (the VM's own is
     expired when it starts) and asks again when its viewer is refused."""
@@ -287,7 +296,7 @@ def issue(domain_name, lifetime, path=None):
     try:
         domain = connection.lookupByName(domain_name)
         seat = seat_settings(domain.XMLDesc(0))
-        if seat.get('protocol') == 'rdp':
+        if seat.get('protocol') == 'rdp' and not console:
             return issue_rdp(domain, domain_name, seat, lifetime, path)
         running = domain.isActive()
         if not running and not path:
@@ -309,13 +318,15 @@ def issue(domain_name, lifetime, path=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0])
     parser.add_argument('--lifetime', type=int, default=60, help='seconds the password is good for when nobody uses it')
+    parser.add_argument('--console', action='store_true',
+                        help="an RDP seat's VM: a password for QEMU's display (its console), not for its desktop's account")
     parser.add_argument('domain')
     parser.add_argument('file', nargs='?')
     args = parser.parse_args(argv)
     if args.lifetime < 1:
         parser.error('--lifetime must be at least 1 second')
     try:
-        issue(args.domain, args.lifetime, args.file)
+        issue(args.domain, args.lifetime, args.file, console=args.console)
     except (libvirt.libvirtError, OSError, ValueError) as ex:
         # rsync shows this to the seat's PC, which says it on screen and tries again.
         print('cannot issue a display password for %s: %s' % (args.domain, ex))

@@ -122,3 +122,11 @@ def test_xrdp_takes_tls_only_logs_in_to_xorg_and_proxies_nothing():
                                      'ini_version=1', 'port=3389', 'security_layer=tls']
     assert '#autorun=' in text and '[Xorg]\nname=Xorg\nlib=libxup.so\n' in text
     assert 'Xvnc' not in text and 'vnc-any' not in text and 'libvnc' not in text
+    # A section the file lacks comes at its end, with the settings.
+    assert text.endswith('\n[Channels]\nrdpdr=false\n')
+
+
+def test_sesman_gives_a_reconnecting_seat_its_session_back():
+    text = BUILD.ini_settings('[Sessions]\nPolicy=Default\nKillDisconnected=true\n[Security]\nAllowRootLogin=true\n',
+                              BUILD.SESMAN_SETTINGS)
+    assert text == '[Sessions]\nPolicy=Default\nKillDisconnected=false\n[Security]\nAllowRootLogin=false\n'

@@ -303,6 +303,32 @@ def test_an_rdp_password_nobody_replaced_is_retired_after_its_lifetime(tmp_path,
     assert len(desktop.passwords) == 1
 
 
+def test_a_desktop_that_cannot_take_the_retirement_is_asked_again(tmp_path, monkeypatch):
+    desktop = FakeDesktop(agent_up=False)
+    module, dummy = loaded(desktop, monkeypatch)
+    monkeypatch.setattr(module, 'ISSUED_DIR', str(tmp_path / 'issued'))
+    module.mark_issued('vdi-seat4', 'first')
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        desktop.agent_up = len(slept) >= 3
+
+    assert module.retire_rdp_password('vdi-seat4', 'first', 60, sleep=sleep, retry=10, tries=5) == 'ended'
+    assert slept == [60, 10, 10] and len(desktop.passwords) == 1
+    desktop.agent_up = False
+    assert module.retire_rdp_password('vdi-seat4', 'first', 60, sleep=lambda seconds: None, retry=10, tries=3) == 'gave up'
+
+
+def test_an_administrator_gets_an_rdp_seats_console_password_on_request(monkeypatch, capsys):
+    desktop = FakeDesktop()
+    module, watched = loaded(desktop, monkeypatch)
+    assert module.main(['--console', 'vdi-seat4']) == 0
+    password = capsys.readouterr().out.strip()
+    assert len(password) == 8 and desktop.passwords == []
+    assert ET.fromstring(desktop.updates[0][0]).get('passwd') == password and watched[0][:2] == ('vdi-seat4', password)
+
+
 @pytest.mark.parametrize('text', ['sha256 Fingerprint=%s' % FINGERPRINT, FINGERPRINT.lower() + '\n'])
 def test_the_fingerprint_is_read_as_openssl_prints_it(text, monkeypatch):
     module, dummy = loaded(None, monkeypatch)
