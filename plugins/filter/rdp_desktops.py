@@ -47,7 +47,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.thinclient.vdi.plugins.plugin_utils.desktop_network import DesktopNetworkError, bridge_address
+from ansible_collections.thinclient.vdi.plugins.plugin_utils.desktop_network import DesktopNetworkError, bridge_address, vm_mac
 from ansible_collections.thinclient.vdi.plugins.plugin_utils.desktop_network import rdp_desktops as _rdp_desktops
 
 
@@ -65,6 +65,10 @@ def rdp_bridge_address(subnet):
         raise AnsibleFilterError(str(ex)) from None
 
 
+def seat_vm_mac(guest):
+    return vm_mac(str(guest))
+
+
 class FilterModule:
     def filters(self):
-        return {'rdp_desktops': rdp_desktops, 'rdp_bridge_address': rdp_bridge_address}
+        return {'rdp_desktops': rdp_desktops, 'rdp_bridge_address': rdp_bridge_address, 'seat_vm_mac': seat_vm_mac}

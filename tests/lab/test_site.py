@@ -1,6 +1,8 @@
 """site.yml on a running system: adding one seat to the fleet creates that seat's VM, boot entries,
 rsync module and firewall rule, and leaves every other seat's VM, entry and overlay untouched;
-removing it again takes its VM, entries, module and rule away in the same run."""
+removing it again takes its VM, entries, module and rule away in the same run. The RDP desktops'
+network loses a host entry no seat has any more (one left behind would refuse the next seat its
+address), live, without a restart that would cut seat5's desktop off."""
 
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ import yaml
 from lab_helpers import REPO, SCRATCH, lab
 
 NEW = {'name': 'seat4', 'mac': '52:54:00:78:08:34', 'ip': '10.78.0.34'}
+STALE_HOST = "<host mac='52:54:00:0f:0f:04' name='gone' ip='192.168.150.5'/>"
+
+
+def desktop_hosts(flag=''):
+    return lab.ssh('virsh net-dumpxml %s vdi-desktops | grep "<host "' % flag).stdout
 
 
 def fingerprint(seat, mac):
@@ -31,6 +38,9 @@ def test_adding_a_seat_touches_no_other_seat(running_lab):
     before = {seat: fingerprint(seat, client['mac']) for seat, client in
               ((name, data) for name, data in fleet['clients'].items() if name != NEW['name'])}
     assert all(len(value.splitlines()) == 6 for value in before.values()), before
+    added = lab.ssh('virsh net-update vdi-desktops add-last ip-dhcp-host "%s" --live --config' % STALE_HOST)
+    assert added.returncode == 0, added.stderr
+    dnsmasq = lab.ssh('cat /run/libvirt/network/vdi-desktops.pid').stdout
 
     result = subprocess.run(['ansible-playbook', '-i', str(inventory), str(REPO / 'playbooks' / 'site.yml')],
                             capture_output=True, text=True, env=lab.environment(), timeout=1200, check=False)
@@ -45,6 +55,10 @@ def test_adding_a_seat_touches_no_other_seat(running_lab):
     assert '01-52-54-00-78-08-34' in state
     assert 'grub.cfg-01-52-54-00-78-08-34' in state
     assert '10.78.0.34 . 5934' in state
+    for flag in ('', '--inactive'):
+        hosts = desktop_hosts(flag)
+        assert 'gone' not in hosts and "name='seat5'" in hosts, (flag, hosts)
+    assert lab.ssh('cat /run/libvirt/network/vdi-desktops.pid').stdout == dnsmasq, 'the desktop network was restarted'
 
 
 def test_removing_a_seat_leaves_nothing_of_it(running_lab):

@@ -3,6 +3,9 @@ copy-on-write overlay is recreated from the base image and the VM started again,
 
   python3 seat_reset.py CONFIG.json [--state STATE.json]   watch; CONFIG: {"<domain>": {"overlay": PATH, "base": PATH}, ...}
   python3 seat_reset.py CONFIG.json --now DOMAIN...         reset those seats now (playbooks/reset_seat.yml)
+  python3 seat_reset.py CONFIG.json --now --renew DISKS.json DOMAIN...
+                                                            and put persistent ones on their image's current base
+                                                            (DISKS: every overlay seat's {"overlay", "base"})
 
 Only a power-off from inside the guest counts. A shutdown the host asked for leaves the disk as it
 is and the VM off: a destroy, QEMU killed by a signal, and an ACPI power-button press from the host
@@ -60,12 +63,41 @@ def boot_id():
         return handle.read().strip()
 
 
-def recreate(entry):
-    """A fresh overlay beside the old one, renamed over it: never a half-written disk."""
+def fresh_overlay(entry):
     fresh = entry['overlay'] + '.new'
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', entry['base'], fresh], check=True)
     os.chmod(fresh, 0o600)
-    os.replace(fresh, entry['overlay'])
+    return fresh
+
+
+def recreate(entry):
+    """A fresh overlay beside the old one, renamed over it: never a half-written disk."""
+    os.replace(fresh_overlay(entry), entry['overlay'])
+
+
+def backing_file(overlay):
+    # -U: a running VM holds the image's lock.
+    info = subprocess.run(['qemu-img', 'info', '-U', '--output=json', overlay], capture_output=True, text=True, check=True).stdout
+    found = json.loads(info)
+    return found.get('full-backing-filename') or found.get('backing-filename')
+
+
+def renew(entry, stamp):
+    """A persistent seat's disk on its image's current base. What its user kept on the old one
+    stays beside it, as <guest>.before-<stamp>.qcow2 (still a .qcow2: the desktop image builder
+    keeps the old base while a disk reads through it), until an administrator removes it.
+    Returns that name, or None when the disk is on the current base already."""
+    overlay = entry['overlay']
+    if not os.path.exists(overlay):
+        recreate(entry)
+        return None
+    if backing_file(overlay) == entry['base']:
+        return None
+    fresh = fresh_overlay(entry)
+    kept = '%s.before-%s.qcow2' % (overlay[:-len('.qcow2')] if overlay.endswith('.qcow2') else overlay, stamp)
+    os.rename(overlay, kept)
+    os.replace(fresh, overlay)
+    return kept
 
 
 class Decisions:
@@ -118,22 +150,37 @@ def reset_and_start(connection, name, entry, why):
         log('%s %s but could not be reset and restarted: %s' % (name, why, ex))
 
 
-def reset_now(config, names):
+def reset_disk(name, stateless, disks, stamp):
+    """What a reset does to the seat's disk, in words for the log."""
+    if name in stateless:
+        recreate(stateless[name])
+        return 'disk reset from %s' % stateless[name]['base']
+    if name in disks:
+        kept = renew(disks[name], stamp)
+        if kept:
+            return 'disk renewed on %s, the old one kept as %s' % (disks[name]['base'], kept)
+        return 'disk already on %s' % disks[name]['base']
+    return 'disk kept'
+
+
+def reset_now(config, names, disks_config=None, connection=None):
     """A stateless seat's VM off, its disk fresh from the base, on again; any other seat's VM
-    restarted. The watcher ignores the switch-off: it comes from the host."""
+    restarted, on a new disk over its image's current base when disks_config (renew) is given. The
+    watcher ignores the switch-off: it comes from the host."""
     stateless = read_json(config, {})
-    connection = libvirt.open('qemu:///system')
+    disks = read_json(disks_config, {}) if disks_config else {}
+    connection = connection or libvirt.open('qemu:///system')
+    stamp = time.strftime('%Y%m%dT%H%M%S')
     failed = 0
     for name in names:
         try:
             domain = connection.lookupByName(name)
             if domain.isActive():
                 domain.destroy()
-            if name in stateless:
-                recreate(stateless[name])
+            done = reset_disk(name, stateless, disks, stamp)
             domain.create()
-            log('%s: %s' % (name, 'disk reset from %s, running again' % stateless[name]['base'] if name in stateless else 'restarted'))
-        except (OSError, subprocess.CalledProcessError, libvirt.libvirtError) as ex:
+            log('%s: %s, running again' % (name, done))
+        except (OSError, ValueError, subprocess.CalledProcessError, libvirt.libvirtError) as ex:
             log('%s could not be reset: %s' % (name, ex))
             failed += 1
     return 1 if failed else 0
@@ -240,6 +287,8 @@ class Watcher:
 def main(argv):
     config = argv[1]
     if len(argv) > 2 and argv[2] == '--now':
+        if argv[3:4] == ['--renew']:
+            return reset_now(config, argv[5:], disks_config=argv[4])
         return reset_now(config, argv[3:])
     state = argv[argv.index('--state') + 1] if '--state' in argv else DEFAULT_STATE
     # At server shutdown systemd stops this before libvirt-guests and libvirtd: exit quietly,

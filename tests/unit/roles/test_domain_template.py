@@ -4,13 +4,13 @@ to a desktop image that serves every seat."""
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 import uuid
 import xml.etree.ElementTree as ET
 
 import jinja2
 import pytest
+from ansible_collections.thinclient.vdi.plugins.plugin_utils.desktop_network import vm_mac
 
 TEMPLATE = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'guests' / 'templates' / 'domain.xml.j2'
 ROLE_VARS = {
@@ -25,7 +25,7 @@ SEAT_NS = '{https://thinclient-vdi.invalid/seat/1}'
 
 def domain(protocol='rdp', usb=False, **settings):
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    environment.filters['hash'] = lambda text, kind: hashlib.new(kind, text.encode()).hexdigest()
+    environment.filters['thinclient.vdi.seat_vm_mac'] = vm_mac
     environment.filters['to_uuid'] = lambda text: str(uuid.uuid5(uuid.NAMESPACE_URL, text))
     seat = {'name': 's1', 'guest': 'vdi-s1', 'image': 'default', 'memory_mb': 256, 'vcpus': 1, 'protocol': protocol,
             'port': 5911, 'display': 11, 'usb': usb}
@@ -71,7 +71,6 @@ def test_the_vm_carries_its_seats_name_and_protocol_and_a_guest_agent_channel():
 
 
 def test_an_rdp_seats_vm_is_on_the_desktop_network_isolated_with_the_mac_its_address_is_kept_for():
-    from ansible_collections.thinclient.vdi.plugins.plugin_utils.desktop_network import vm_mac
     interfaces = devices('rdp', False).findall('interface')
     assert len(interfaces) == 1
     assert interfaces[0].find('source').get('network') == 'vdi-desktops'
@@ -80,7 +79,9 @@ def test_an_rdp_seats_vm_is_on_the_desktop_network_isolated_with_the_mac_its_add
     assert devices('rdp', False, guests_rdp_isolated=False).find('interface/port') is None
     # Other seats keep guests_network (none here).
     assert devices('vnc', False).findall('interface') == []
-    assert devices('vnc', False, guests_network='default').find('interface/source').get('network') == 'default'
+    vnc = devices('vnc', False, guests_network='default').find('interface')
+    assert vnc.find('source').get('network') == 'default' and vnc.find('mac').get('address') == vm_mac('vdi-s1')
+    assert vnc.find('port') is None
 
 
 def test_the_domain_tells_the_password_issuer_an_rdp_seats_login():

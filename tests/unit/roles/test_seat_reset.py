@@ -3,6 +3,9 @@ catches up on when it (re)connects. libvirt is replaced by its constants; the ru
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import types
 
 from role_files import load
@@ -91,3 +94,75 @@ def test_a_press_the_watcher_saw_before_its_restart_still_counts():
     restarted = RESET.Decisions(clock, host_requests=first.host_requests)
     clock.now += 20
     assert not restarted.stopped('vdi-a', V.VIR_DOMAIN_EVENT_STOPPED, V.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+
+
+def qcow2(path, backing=None):
+    args = ['qemu-img', 'create', '-q', '-f', 'qcow2'] + (['-F', 'qcow2', '-b', str(backing)] if backing else []) + [str(path)]
+    subprocess.run(args + ([] if backing else ['16M']), check=True)
+    return str(path)
+
+
+class Domain:
+    def __init__(self, events):
+        self.events = events
+
+    def isActive(self):  # pylint: disable=invalid-name
+        return True
+
+    def destroy(self):
+        self.events.append('destroy')
+
+    def create(self):
+        self.events.append('create')
+
+
+class Connection:
+    def __init__(self):
+        self.events = []
+
+    def lookupByName(self, name):  # pylint: disable=invalid-name
+        self.events.append(name)
+        return Domain(self.events)
+
+
+def test_renew_puts_a_persistent_seat_on_the_new_base_and_keeps_its_old_disk(tmp_path):
+    old, new = qcow2(tmp_path / 'desk-1.qcow2'), qcow2(tmp_path / 'desk-2.qcow2')
+    overlay = qcow2(tmp_path / 'vdi-a.qcow2', backing=old)
+    entry = {'overlay': overlay, 'base': new}
+    kept = RESET.renew(entry, '20261207T100000')
+    assert kept == str(tmp_path / 'vdi-a.before-20261207T100000.qcow2')
+    assert RESET.backing_file(overlay) == new and RESET.backing_file(kept) == old
+    assert oct(os.stat(overlay).st_mode & 0o777) == '0o600'
+    # On the current base already: nothing moves.
+    assert RESET.renew(entry, '20261207T110000') is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['desk-1.qcow2', 'desk-2.qcow2', 'vdi-a.before-20261207T100000.qcow2', 'vdi-a.qcow2']
+
+
+def test_reset_now_renews_only_when_asked_and_restarts_the_seat(tmp_path):
+    old, new = qcow2(tmp_path / 'desk-1.qcow2'), qcow2(tmp_path / 'desk-2.qcow2')
+    overlay = qcow2(tmp_path / 'vdi-a.qcow2', backing=old)
+    (tmp_path / 'reset.json').write_text('{}')
+    (tmp_path / 'disks.json').write_text(json.dumps({'vdi-a': {'overlay': overlay, 'base': new}}))
+    connection = Connection()
+    assert RESET.reset_now(str(tmp_path / 'reset.json'), ['vdi-a'], connection=connection) == 0
+    assert RESET.backing_file(overlay) == old, 'a reset without renew moved a persistent disk'
+    assert connection.events == ['vdi-a', 'destroy', 'create']
+    assert RESET.reset_now(str(tmp_path / 'reset.json'), ['vdi-a'], str(tmp_path / 'disks.json'), connection) == 0
+    assert RESET.backing_file(overlay) == new
+
+
+def test_a_renew_that_cannot_read_the_disk_fails_and_keeps_it(tmp_path):
+    overlay = tmp_path / 'vdi-a.qcow2'
+    overlay.write_text('not a disk')
+    (tmp_path / 'reset.json').write_text('{}')
+    (tmp_path / 'disks.json').write_text(json.dumps({'vdi-a': {'overlay': str(overlay), 'base': str(tmp_path / 'missing.qcow2')}}))
+    assert RESET.reset_now(str(tmp_path / 'reset.json'), ['vdi-a'], str(tmp_path / 'disks.json'), Connection()) == 1
+    assert overlay.read_text() == 'not a disk'
+
+
+def test_the_command_line_passes_renew_on(monkeypatch):
+    calls = []
+    monkeypatch.setattr(RESET, 'reset_now', lambda config, names, disks_config=None: calls.append((config, names, disks_config)) or 0)
+    assert RESET.main(['seat_reset.py', 'reset.json', '--now', '--renew', 'disks.json', 'vdi-a', 'vdi-b']) == 0
+    assert RESET.main(['seat_reset.py', 'reset.json', '--now', 'vdi-a']) == 0
+    assert calls == [('reset.json', ['vdi-a', 'vdi-b'], 'disks.json'), ('reset.json', ['vdi-a'], None)]
