@@ -14,7 +14,9 @@ The image holds no host name, machine id or key: each seat's VM gives its name a
 credential, and each seat makes its own xrdp keys at its first boot (the role's guest files).
 The spec's fingerprint decides a rebuild, as for the other builders. The image is published under
 a name that carries its hash (desktop-<16 hex digits>.qcow2), with a manifest, and never over a
-version that seats' overlays may have as their backing file.
+version that seats' overlays may have as their backing file. Every run that is not a check removes
+the old versions no seat's overlay is backed by (read from the overlays' qcow2 headers), but the
+spec's keep_unreferenced newest of them.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import sys
 import time
 import uuid
 
-from boot_versions import versioned_name
+from boot_versions import version_pattern, versioned_name
 from build_publish import BuildError, fingerprint, fresh_work_dir, link, publish, read_json, report, report_built, sha256_file, stage_json, staged, tree_bytes
 from build_publish import run as run_tool
 
@@ -44,6 +46,14 @@ GRUB_CORE_MODULES = ['biosdisk', 'part_msdos', 'ext2', 'search_fs_uuid']
 KERNEL_SECTOR, BOOT_DRIVE, DRIVE_CHECK, MBR_KEPT_FROM = 0x5C, 0x64, 0x66, 0x1B8
 BLOCKLIST_SIZE = 12
 KERNEL_SEGMENT = 0x800
+# The start of a qcow2 header (QEMU's docs/interop/qcow2.txt; versions 1 to 3 alike up to here),
+# big-endian: magic, version, the backing file name's offset and length.
+QCOW2_HEADER = struct.Struct('>4sIQI')
+QCOW2_MAGIC = b'QFI\xfb'
+# QEMU refuses longer names: a header claiming more is not one to trust with a read.
+QCOW2_BACKING_MAX = 1023
+# Overlays of overlays as deep as anyone makes them; a chain that loops ends here too.
+BACKING_CHAIN_MAX = 16
 
 GRUB_EARLY_CFG = 'search.fs_uuid {uuid} root\nset prefix=($root)/boot/grub\n'
 GRUB_CFG = '''set timeout=1
@@ -237,6 +247,98 @@ def qcow2_args(spec, raw, target):
     return args + [str(raw), str(target)]
 
 
+def read_backing_file(path):
+    """The backing file named in path's qcow2 header, or None (none named, not a qcow2). Reads
+    the header and the name only: a seat's overlay grows to gigabytes. OSError as raised."""
+    with open(path, 'rb') as handle:
+        header = handle.read(QCOW2_HEADER.size)
+        if len(header) < QCOW2_HEADER.size:
+            return None
+        magic, _version, offset, size = QCOW2_HEADER.unpack(header)
+        if magic != QCOW2_MAGIC or not offset or not 0 < size <= QCOW2_BACKING_MAX:
+            return None
+        handle.seek(offset)
+        name = handle.read(size)
+    return os.fsdecode(name) if len(name) == size else None
+
+
+def backing_chain(path):
+    """The files path's image rests on, nearest first; a relative name is QEMU's, from the
+    directory of the image naming it. A pruning must not guess: a file there that cannot be read
+    stops it (BuildError), one that is not there ends the chain."""
+    chain = []
+    while len(chain) < BACKING_CHAIN_MAX:
+        try:
+            name = read_backing_file(path)
+        except FileNotFoundError:
+            break
+        except OSError as ex:
+            raise BuildError('build-desktop-image: cannot tell which image versions seats use, nothing removed: %s' % ex) from ex
+        if name is None:
+            break
+        path = os.path.join(os.path.dirname(path), name)
+        chain.append(path)
+    return chain
+
+
+def directory_entries(folder):
+    """folder's entries; none when it is not there (no seat has a disk yet)."""
+    try:
+        return list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    except OSError as ex:
+        raise BuildError('build-desktop-image: cannot tell which image versions seats use, nothing removed: %s' % ex) from ex
+
+
+def backing_files(in_use_dirs):
+    """(names, resolved paths) of every image backing a file directly in in_use_dirs. Every file,
+    not only *.qcow2: a stateless seat's fresh overlay is <seat>.qcow2.new until it is renamed."""
+    names, paths = set(), set()
+    for folder in in_use_dirs:
+        for entry in directory_entries(folder):
+            if entry.is_file():
+                for path in backing_chain(entry.path):
+                    names.add(os.path.basename(path))
+                    paths.add(os.path.realpath(path))
+    return names, paths
+
+
+def prunable(output_dir, plain_name, current, in_use_dirs, keep_unreferenced):
+    """The versions of plain_name in output_dir that prune_versions removes, sorted."""
+    matcher = version_pattern(plain_name)
+    # The plain name is the link to the newest version: this builder never wrote a file of that name.
+    versions = [entry for entry in directory_entries(output_dir)
+                if entry.name not in (plain_name, current) and matcher.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)]
+    if not versions:
+        return []
+    names, paths = backing_files(in_use_dirs)
+    rest = [entry for entry in versions if entry.name not in names and os.path.realpath(entry.path) not in paths]
+    rest.sort(key=lambda entry: (entry.stat(follow_symlinks=False).st_mtime, entry.name), reverse=True)
+    return sorted(entry.name for entry in rest[max(keep_unreferenced, 0):])
+
+
+def prune_versions(output_dir, plain_name, current, in_use_dirs, keep_unreferenced, check=False):
+    """Remove the versions of plain_name (<stem>-<hash><extensions>) in output_dir but current, those
+    an image directly in in_use_dirs rests on (a persistent seat keeps its base until it is renewed)
+    and the keep_unreferenced newest of the others; symbolic links stay. The version has no companion
+    file (the manifest is the name's, not a version's). Returns the names removed, or with check
+    those that would be."""
+    removed = prunable(output_dir, plain_name, current, in_use_dirs, keep_unreferenced)
+    if not check:
+        for name in removed:
+            pathlib.Path(output_dir, name).unlink(missing_ok=True)
+    return removed
+
+
+def prune(spec, current, check):
+    return prune_versions(spec['output_dir'], spec['file'], current, spec['in_use_dirs'], int(spec['keep_unreferenced']), check)
+
+
+def removal_note(removed, check):
+    return '; %s %s' % ('would remove' if check else 'removed', ', '.join(removed)) if removed else ''
+
+
 def main(argv):
     spec = json.loads(pathlib.Path(argv[1]).read_text())
     check = '--check' in argv[2:]
@@ -246,10 +348,13 @@ def main(argv):
     manifest_path = output_dir / (spec['name'] + '.manifest.json')
     manifest = read_json(manifest_path)
     if manifest.get('fingerprint') == digest_of_inputs and (output_dir / manifest.get('file', '.')).is_file():
-        report(False, 'image %s is up to date' % manifest['file'], manifest=manifest)
+        removed = prune(spec, manifest['file'], check)
+        report(bool(removed), 'image %s is up to date%s' % (manifest['file'], removal_note(removed, check)), manifest=manifest, removed=removed)
         return 0
     if check:
-        report(True, 'would build %s' % spec['file'], manifest=manifest)
+        # The version the build would replace is one of the old ones after it.
+        removed = prune(spec, None, check)
+        report(True, 'would build %s%s' % (spec['file'], removal_note(removed, check)), manifest=manifest, removed=removed)
         return 0
 
     started = time.monotonic()
@@ -278,7 +383,7 @@ def main(argv):
     }
     publish([(new_image, image), stage_json(manifest_path, manifest)])
     link(output_dir, spec['file'], image.name)
-    return report_built(spec, work, image, manifest)
+    return report_built(spec, work, image, manifest, removed=prune(spec, image.name, False))
 
 
 if __name__ == '__main__':

@@ -132,9 +132,10 @@ def report(changed, msg, **values):
     print(json.dumps(dict(values, changed=changed, msg=msg)))
 
 
-def report_built(spec, work, image, manifest):
-    """A build's end: its scratch directory removed (unless the spec keeps it), and its report."""
+def report_built(spec, work, image, manifest, **values):
+    """A build's end: its scratch directory removed (unless the spec keeps it), and its report
+    (with the builder's own values besides)."""
     if not spec.get('keep_work'):
         shutil.rmtree(work, ignore_errors=True)
-    report(True, 'built %s' % image, manifest=manifest)
+    report(True, 'built %s' % image, manifest=manifest, **values)
     return 0

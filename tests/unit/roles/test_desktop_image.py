@@ -1,17 +1,29 @@
 """build_desktop_image.py: GRUB's boot sectors as grub-bios-setup leaves them (the image is
-booted without ever running it), the tools' arguments, and the fingerprint that decides a
-rebuild."""
+booted without ever running it), the tools' arguments, the fingerprint that decides a
+rebuild, and the pruning of old versions that keeps every one a seat's overlay rests on."""
 
 from __future__ import annotations
 
 import json
+import os
+import pathlib
+import shutil
 import struct
+import subprocess
 
 import pytest
 from role_files import load
 
 BUILD = load('desktop_image', 'build_desktop_image.py')
 SECTOR = 512
+
+
+def backing_file(path):
+    """What the header names, None for a file that cannot be read as one either."""
+    try:
+        return BUILD.read_backing_file(path)
+    except OSError:
+        return None
 
 
 def grub_core(sectors):
@@ -75,7 +87,7 @@ def spec_in(tmp_path, **inputs):
     (tmp_path / 'mke2fs.conf').write_text('[defaults]\n')
     spec = {'name': 'desktop', 'file': 'desktop.qcow2', 'output_dir': str(tmp_path / 'out'), 'files_dir': str(guest),
             'files': [{'src': 'unit', 'dest': '/etc/unit', 'mode': '0644'}], 'mke2fs_conf': str(tmp_path / 'mke2fs.conf'),
-            'inputs': dict({'packages': ['xfce4']}, **inputs)}
+            'in_use_dirs': [str(tmp_path / 'seats')], 'keep_unreferenced': 1, 'inputs': dict({'packages': ['xfce4']}, **inputs)}
     path = tmp_path / 'spec.json'
     path.write_text(json.dumps(spec))
     return spec, path
@@ -130,3 +142,246 @@ def test_sesman_gives_a_reconnecting_seat_its_session_back():
     text = BUILD.ini_settings('[Sessions]\nPolicy=Default\nKillDisconnected=true\n[Security]\nAllowRootLogin=true\n',
                               BUILD.SESMAN_SETTINGS)
     assert text == '[Sessions]\nPolicy=Default\nKillDisconnected=false\n[Security]\nAllowRootLogin=false\n'
+
+
+qemu_img = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='needs qemu-img (qemu-utils)')
+
+
+def qcow2(path, backing=None):
+    """A qcow2 file made by qemu-img; an overlay of backing (its name as given) when asked, which
+    need not be there (-u)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = ['qemu-img', 'create', '-q', '-f', 'qcow2']
+    args += ['-u', '-b', str(backing), '-F', 'qcow2'] if backing is not None else []
+    subprocess.run(args + [str(path), '64M'], check=True)
+    return path
+
+
+@qemu_img
+def test_backing_file_is_read_from_the_qcow2_header(tmp_path):
+    base = qcow2(tmp_path / 'base.qcow2')
+    overlay = tmp_path / 'overlay.qcow2'
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', str(base), '-F', 'qcow2', str(overlay)], check=True)
+    assert backing_file(overlay) == str(base)
+    assert backing_file(qcow2(tmp_path / 'relative.qcow2', '../images/desktop-0123456789abcdef.qcow2')) == \
+        '../images/desktop-0123456789abcdef.qcow2'
+    assert backing_file(base) is None
+
+
+def test_a_file_that_is_no_qcow2_or_is_not_there_has_no_backing_file(tmp_path):
+    (tmp_path / 'raw.img').write_bytes(b'\0' * 4096)
+    (tmp_path / 'other-magic').write_bytes(struct.pack('>4sIQI', b'QFI\xfa', 3, 32, 4) + b'\0' * 12 + b'base')
+    (tmp_path / 'short').write_bytes(b'QFI\xfb')
+    # A header that claims a name longer than QEMU takes is not believed.
+    (tmp_path / 'huge').write_bytes(struct.pack('>4sIQI', b'QFI\xfb', 3, 32, 1024) + b'\0' * 12 + b'x' * 1024)
+    (tmp_path / 'cut').write_bytes(struct.pack('>4sIQI', b'QFI\xfb', 3, 32, 8) + b'\0' * 12 + b'base')
+    for name in ('raw.img', 'other-magic', 'short', 'huge', 'cut', 'missing.qcow2'):
+        assert backing_file(tmp_path / name) is None, name
+    assert backing_file(tmp_path) is None, 'a directory cannot be read as a file'
+
+
+@qemu_img
+def test_backing_file_reads_the_header_and_the_name_only(tmp_path, monkeypatch):
+    overlay = qcow2(tmp_path / 'overlay.qcow2', '/images/desktop-0123456789abcdef.qcow2')
+    with open(overlay, 'ab') as handle:
+        handle.write(os.urandom(1 << 20))
+    reads = []
+
+    def spy(*args, **kwargs):
+        # Handed back to the code under test, which closes it.
+        handle = open(*args, **kwargs)
+        read = handle.read
+        handle.read = lambda size=-1: reads.append(size) or read(size)
+        return handle
+
+    monkeypatch.setattr(BUILD, 'open', spy, raising=False)
+    assert backing_file(overlay) == '/images/desktop-0123456789abcdef.qcow2'
+    assert reads and all(0 <= size <= 1023 for size in reads), reads
+
+
+def version(out, digit, age, content=b'image'):
+    """desktop-<16 times digit>.qcow2 in out, age seconds old."""
+    path = out / ('desktop-%s.qcow2' % (digit * 16))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    os.utime(path, (1_700_000_000 - age, 1_700_000_000 - age))
+    return path.name
+
+
+@pytest.fixture
+def published(tmp_path):
+    """An output directory of versions, each kept or not for one reason, and seats' disks in two
+    directories (and a chain through a third) resting on some of them."""
+    out, seats, other, middle = (tmp_path / name for name in ('out', 'seats', 'other-seats', 'middle'))
+    names = {
+        'current': version(out, '7', 50),
+        'by_path': version(out, '2', 600),
+        'by_relative_path': version(out, '3', 500),
+        'by_link': version(out, '4', 400),
+        'by_name': version(out, '5', 300),
+        'by_chain': version(out, '8', 700),
+        'by_fresh_overlay': version(out, '9', 800),
+        'newest_unused': version(out, '6', 100),
+        'old': version(out, '1', 900),
+        'older': version(out, '0', 1000),
+    }
+    (out / 'desktop.qcow2').symlink_to(names['current'])
+    (out / 'desktop-aaaaaaaaaaaaaaaa.qcow2').symlink_to(names['old'])
+    (out / 'desktop-bbbbbbbbbbbbbbbb.qcow2').symlink_to('gone')
+    for name in ('desktop.manifest.json', '.desktop.qcow2.new', 'other-cccccccccccccccc.qcow2', 'desktop-cccccccccccccccc.img'):
+        (out / name).write_bytes(b'x')
+        os.utime(out / name, (0, 0))
+    qcow2(seats / 'seat1.qcow2', out / names['by_path'])
+    # A relative name is the overlay's directory's, here through a link of another name.
+    (tmp_path / 'links').mkdir()
+    (tmp_path / 'links' / 'base.qcow2').symlink_to('../out/' + names['by_relative_path'])
+    qcow2(other / 'seat2.qcow2', '../links/base.qcow2')
+    (tmp_path / 'base.qcow2').symlink_to(out / names['by_link'])
+    qcow2(seats / 'seat3.qcow2', tmp_path / 'base.qcow2')
+    # The same file seen at another path (a bind mount, a container's view) is known by its name.
+    qcow2(seats / 'seat4.qcow2', '/elsewhere/' + names['by_name'])
+    qcow2(middle / 'golden.qcow2', out / names['by_chain'])
+    qcow2(seats / 'seat5.qcow2', middle / 'golden.qcow2')
+    qcow2(seats / 'seat6.qcow2.new', out / names['by_fresh_overlay'])
+    (seats / 'notes.txt').write_text('not an image')
+    (seats / 'subdir').mkdir()
+    qcow2(seats / 'subdir' / 'deeper.qcow2', out / names['old'])
+    return out, [str(seats), str(other), str(tmp_path / 'no-such-dir')], names
+
+
+def listing(folder):
+    return sorted(entry.name for entry in folder.iterdir())
+
+
+@qemu_img
+def test_prune_keeps_current_in_use_and_the_newest_unused_versions(published):
+    out, in_use, names = published
+    before = listing(out)
+    removed = BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 1)
+    assert removed == sorted([names['old'], names['older']])
+    assert listing(out) == sorted(set(before) - set(removed))
+    for why in ('current', 'by_path', 'by_relative_path', 'by_link', 'by_name', 'by_chain', 'by_fresh_overlay', 'newest_unused'):
+        assert (out / names[why]).is_file(), why
+    # Links stay, dangling or not, the plain name's above all; other names and files are not versions.
+    assert os.readlink(out / 'desktop.qcow2') == names['current']
+    assert os.path.islink(out / 'desktop-aaaaaaaaaaaaaaaa.qcow2') and os.path.islink(out / 'desktop-bbbbbbbbbbbbbbbb.qcow2')
+    for name in ('desktop.manifest.json', '.desktop.qcow2.new', 'other-cccccccccccccccc.qcow2', 'desktop-cccccccccccccccc.img'):
+        assert (out / name).is_file(), name
+    assert BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 1) == []
+
+
+@qemu_img
+def test_how_many_unused_versions_stay(published):
+    out, in_use, names = published
+    assert BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 0, check=True) == \
+        sorted([names['newest_unused'], names['old'], names['older']])
+    assert BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 2, check=True) == [names['older']]
+    assert BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 3, check=True) == []
+
+
+@qemu_img
+def test_a_check_names_what_it_would_remove_and_removes_nothing(published):
+    out, in_use, names = published
+    before = listing(out)
+    assert BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 1, check=True) == sorted([names['old'], names['older']])
+    assert listing(out) == before
+
+
+@qemu_img
+def test_without_the_seats_disks_only_current_and_the_newest_stay(published):
+    out, dummy, names = published
+    BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], [], 1)
+    assert sorted(path.name for path in out.iterdir() if path.is_file() and not path.is_symlink() and path.name.endswith('.qcow2')) == \
+        sorted([names['current'], names['newest_unused'], 'other-cccccccccccccccc.qcow2'])
+
+
+@qemu_img
+def test_a_seat_disk_that_cannot_be_read_stops_the_pruning(published, monkeypatch):
+    out, in_use, names = published
+    before = listing(out)
+    read = BUILD.read_backing_file
+
+    def unreadable(path):
+        if str(path).endswith('seat1.qcow2'):
+            raise PermissionError(13, 'Permission denied', str(path))
+        return read(path)
+
+    monkeypatch.setattr(BUILD, 'read_backing_file', unreadable)
+    with pytest.raises(BUILD.BuildError, match='nothing removed: .*Permission denied'):
+        BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 0)
+    assert listing(out) == before
+
+
+def test_a_file_of_the_plain_name_stays(tmp_path):
+    version(tmp_path, '1', 100)
+    (tmp_path / 'desktop.qcow2').write_bytes(b'an image an operator put there')
+    assert BUILD.prune_versions(str(tmp_path), 'desktop.qcow2', None, [], 0) == ['desktop-1111111111111111.qcow2']
+    assert listing(tmp_path) == ['desktop.qcow2']
+
+
+def test_nothing_to_prune_reads_no_seat_disk(tmp_path, monkeypatch):
+    version(tmp_path / 'out', '7', 0)
+    monkeypatch.setattr(BUILD, 'backing_files', lambda dirs: pytest.fail('read the seats\' disks for nothing'))
+    assert BUILD.prune_versions(str(tmp_path / 'out'), 'desktop.qcow2', 'desktop-7777777777777777.qcow2', ['/x'], 0) == []
+    assert BUILD.prune_versions(str(tmp_path / 'none'), 'desktop.qcow2', None, ['/x'], 0) == []
+
+
+def up_to_date(tmp_path):
+    spec, path = spec_in(tmp_path)
+    out = tmp_path / 'out'
+    current = version(out, '7', 0)
+    fingerprint = BUILD.fingerprint(spec['inputs'], [tmp_path / 'guest' / 'unit', spec['mke2fs_conf'], BUILD.__file__])
+    (out / 'desktop.manifest.json').write_text(json.dumps({'file': current, 'fingerprint': fingerprint}))
+    return path, out, current
+
+
+def test_an_up_to_date_run_removes_old_versions_and_says_so(tmp_path, capsys):
+    path, out, current = up_to_date(tmp_path)
+    old, older = version(out, '1', 100), version(out, '0', 200)
+    assert BUILD.main(['build', str(path), '--check']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result['changed'], result['removed']) == (True, [older]) and 'would remove %s' % older in result['msg']
+    assert (out / older).exists()
+    assert BUILD.main(['build', str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result['changed'], result['removed']) == (True, [older]) and 'removed %s' % older in result['msg']
+    assert not (out / older).exists() and (out / old).exists() and (out / current).exists()
+    assert BUILD.main(['build', str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result['changed'], result['removed']) == (False, [])
+
+
+def test_a_check_that_would_build_counts_the_current_version_among_the_old(tmp_path, capsys):
+    path, out, current = up_to_date(tmp_path)
+    older = version(out, '0', 200)
+    (tmp_path / 'guest' / 'unit').write_text('[Unit]\nDescription=changed\n')
+    assert BUILD.main(['build', str(path), '--check']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result['changed'], result['removed']) == (True, [older])
+    spec = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(spec, keep_unreferenced=0)))
+    assert BUILD.main(['build', str(path), '--check']) == 0
+    assert json.loads(capsys.readouterr().out)['removed'] == sorted([current, older])
+    assert (out / current).exists() and (out / older).exists()
+
+
+def test_a_build_removes_the_old_versions_after_publishing_the_new(tmp_path, capsys, monkeypatch):
+    spec, path = spec_in(tmp_path)
+    spec = dict(spec, **SPEC, work_dir=str(tmp_path / 'work'), log=str(tmp_path / 'build.log'), disk_bytes=1 << 30)
+    path.write_text(json.dumps(spec))
+    out = tmp_path / 'out'
+    old, older = version(out, '1', 100), version(out, '0', 200)
+
+    def tools(args, log, **kwargs):
+        if args[0] == 'qemu-img':
+            pathlib.Path(args[-1]).write_bytes(b'new image')
+
+    monkeypatch.setattr(BUILD, 'run', tools)
+    for step in ('configure', 'install_grub_files', 'make_disk'):
+        monkeypatch.setattr(BUILD, step, lambda *args: None)
+    assert BUILD.main(['build', str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    new = result['manifest']['file']
+    assert result['changed'] and result['removed'] == [older]
+    assert listing(out) == sorted(['desktop.manifest.json', 'desktop.qcow2', new, old])
+    assert os.readlink(out / 'desktop.qcow2') == new
