@@ -24,6 +24,7 @@ TESTHOSTS = str(REPO / 'tests' / 'tools' / 'testhosts.py')
 SERVER = lab.SERVER_ADDRESS
 POSERS = {'seat1': ('labseat1', '10.78.0.31', '52:54:00:78:08:31'),
           'seat2': ('labseat2', '10.78.0.32', '52:54:00:78:08:32'),
+          'seat5': ('labseat5', '10.78.0.35', '52:54:00:78:08:35'),
           'other': ('labother', '10.78.0.77', '52:54:00:78:08:77')}
 # A machine that takes seat1's address but keeps a MAC of its own.
 IMPOSTOR_MAC = '52:54:00:78:08:66'
@@ -164,7 +165,10 @@ def test_http_serves_images_read_only(posers, method, path):
 def test_no_secret_in_boot_entries_or_readable_files(posers):
     issued = rsync_read(posers['seat1'], 'seat1')[1].strip()
     assert issued
-    secrets = [seat_secret(seat) for seat in SEATS] + [issued]
+    # The RDP seat's: a password set on its desktop's account, and the certificate it pins.
+    rdp_password, fingerprint = (rsync_read(posers['seat5'], 'seat5')[1].splitlines() + ['', ''])[:2]
+    assert rdp_password and len(fingerprint) == 95, 'seat5 got no desktop password and fingerprint (is its desktop up?)'
+    secrets = [seat_secret(seat) for seat in SEATS] + [issued, rdp_password]
     for seat, client in SEATS.items():
         entry = tftp_read(posers['seat1'], 'pxelinux.cfg/01-' + client['mac'].replace(':', '-'))
         assert 'vdi.seat=%s' % seat in entry
@@ -217,6 +221,14 @@ def test_a_display_port_no_seat_has_answers_nobody_but_the_admins(posers):
             pass
     finally:
         lab.ssh('kill $(cat /run/vdi-test-listener.pid); rm -f /run/vdi-test-listener.pid')
+
+
+def test_an_rdp_seats_desktop_answers_its_seat_alone(posers):
+    # The server forwards seat5's port to its desktop's xrdp for seat5's address and MAC only.
+    port = 3389 + int(POSERS['seat5'][1].rsplit('.', 1)[1])
+    assert connects(posers['seat5'], port)
+    for poser in ('seat1', 'other'):
+        assert not connects(posers[poser], port), poser
 
 
 def test_a_flushed_ruleset_is_restored_within_a_minute(posers):
