@@ -24,7 +24,7 @@ export XDG_CACHE_HOME := $(BUILD)/cache
 
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help check check-newest test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-status benchmark-lab deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
+.PHONY: help check check-newest test unit cli sanity lint galaxy molecule molecule-boot molecule-guests molecule-image benchmark-boot benchmark-guests benchmark-image benchmark-status benchmark-lab benchmark-desktop deps venv collections collection-link sanity-bootstrap golden benchmark lab lab-down lab-test clean
 
 help:
 	@echo "make lab            the built-in lab: a VDI server and PXE-booted clients on this machine"
@@ -45,8 +45,9 @@ help:
 	@echo "make golden         rewrite the golden ansible-inventory output (review the diff!)"
 	@echo "make benchmark      benchmarks/fleet_scale.py (inventory parse time)"
 	@echo "make benchmark-boot benchmarks/boot_services.py (converge time, 2 and 200 seats)"
-	@echo "make benchmark-lab  benchmarks/boot.py (a PXE client's boot, phase by phase, under TCG)"
-	@echo "make benchmark-image benchmarks/image.py (image sizes, build times, root formats booted under TCG)"
+	@echo "make benchmark-lab  benchmarks/boot.py (a PXE client's boot, phase by phase, under TCG; ARGS='--reuse --keep --seats seat5': the RDP seat alone)"
+	@echo "make benchmark-desktop benchmarks/desktop.py (the RDP seat's desktop VM: start to xrdp listening, under TCG; ARGS=--reuse)"
+	@echo "make benchmark-image benchmarks/image.py (image sizes, build times, root formats booted under TCG; ARGS=--desktop: the desktop image)"
 	@echo "make benchmark-guests benchmarks/guests.py (converge time, 2 and 20 seats; memory per guest)"
 	@echo "make benchmark-status benchmarks/status.py (seat status of 200 seats; --lab on a running lab)"
 
@@ -108,11 +109,15 @@ golden: venv
 benchmark: venv collection-link
 	$(BIN)/python benchmarks/fleet_scale.py
 
+# ARGS: more options for the benchmark (each one's --help lists them).
 benchmark-lab: deps venv collections
-	$(BIN)/python benchmarks/boot.py
+	$(BIN)/python benchmarks/boot.py $(ARGS)
+
+benchmark-desktop: deps venv collections
+	$(BIN)/python benchmarks/desktop.py $(ARGS)
 
 benchmark-image: deps collections
-	$(BIN)/python benchmarks/image.py
+	$(BIN)/python benchmarks/image.py $(ARGS)
 
 benchmark-boot: deps collections
 	$(BIN)/python benchmarks/boot_services.py

@@ -15,11 +15,21 @@ virtio-net), and times, from QEMU's start:
   root fetch starts     "fetching http..." on the serial console
   /start runs           "starting /start" (root fetched, verified, mounted, overlay laid)
   viewer connected      the seat VM lists the client's address: its VNC client, or its SPICE
-                        session's display channel (server side)
-median of --repeat runs per firmware kind. Each client's serial console,
+                        session's display channel (server side); for an RDP seat (seat5), its
+                        desktop's established connection to xrdp (port 3389) from the PC's
+                        address, as the desktop itself lists it (read through its guest agent)
+  desktop session       RDP seats only: the desktop runs a new xfce4-session process of its user,
+                        the session the PC's login started (polled through the guest agent every
+                        2 s, and only once the viewer is connected, so as not to load the boot)
+median of --repeat runs per firmware kind. An RDP seat's desktop keeps its user's session when the
+PC goes away (xrdp hands it back at the next login): before each power-on that session is ended
+(loginctl terminate-user), so that every run times a login to a new session. --seats times only
+the seats named (`--seats seat5`: the RDP seat alone). Each client's serial console,
 stamped with seconds from power-on, is kept under build/bench-boot/ (vdi.debug=1 stamps each boot
 stage with the client's own uptime too). Run with `make benchmark-lab` (about 15 minutes; the lab
-is taken down at the end unless --keep).
+is taken down at the end unless --keep, with --reuse too), or on a lab that is up, the RDP seat
+alone: `make benchmark-lab ARGS='--reuse --keep --seats seat5'` (about 6 minutes, half of them
+site.yml's two runs).
 """
 
 from __future__ import annotations
@@ -41,6 +51,12 @@ import lab  # noqa: E402  pylint: disable=wrong-import-position
 
 PHASES = ['DHCP answered', 'boot loader', 'GRUB requested', 'kernel requested', 'initrd requested', 'initramfs runs', 'root fetch starts', '/start runs',
           'viewer connected']
+# An RDP seat's: after its viewer connected, its desktop runs the session the PC logged in to.
+RDP_PHASES = PHASES + ['desktop session']
+# The RDP seats' desktop account (the guests role's guests_rdp_user, which the lab keeps).
+DESKTOP_USER = 'user'
+# Seconds an RDP seat's desktop session may take to start once its viewer is connected.
+SESSION_TIMEOUT = 120
 # Each client's serial console, stamped with seconds from power-on (vdi.debug=1 adds the X
 # server's and the viewer's logs): where to look when a phase grows.
 SERIAL_DIR = REPO / 'build' / 'bench-boot'
@@ -88,6 +104,37 @@ def journal_times(since, mac, ip):
     return found
 
 
+def phases_of(client):
+    return RDP_PHASES if client.get('rdp') else PHASES
+
+
+def desktop_sessions(guest):
+    """PIDs of the desktop user's xfce4-session processes in an RDP seat's desktop (none while its
+    guest agent does not answer)."""
+    status, out = lab.guest_exec(guest, 'for f in $(grep -lsx xfce4-session /proc/[0-9]*/comm); do d=${f%/comm}; '
+                                        '[ "$(stat -c %U $d 2>/dev/null)" = ' + DESKTOP_USER + ' ] && echo ${d#/proc/}; done; true')
+    return set(out.split()) if status == 0 else set()
+
+
+def end_desktop_session(guest, timeout=15):
+    """End the desktop user's session in an RDP seat's desktop, so that the PC's next login starts
+    a new one (xrdp would hand it the running one): logind's terminate-user, then, were it still
+    there, a kill of its session manager. Returns the xfce4-session PIDs still there."""
+    left = desktop_sessions(guest)
+    for command in ('loginctl terminate-user ' + DESKTOP_USER, 'kill {pids}'):
+        if not left:
+            break
+        lab.guest_exec(guest, command.format(pids=' '.join(sorted(left))) + ' 2>/dev/null; true')
+        deadline = time.time() + timeout
+        while left and time.time() < deadline:
+            time.sleep(1)
+            left = desktop_sessions(guest)
+    if left:
+        print('%s: the desktop session of %s did not end (xfce4-session %s still runs); timing a new one all the same'
+              % (guest, DESKTOP_USER, ' '.join(sorted(left))), flush=True)
+    return left
+
+
 def boot_client(client, results):
     """Power on one PXE client with its serial console on a pipe; record when each phase is seen."""
     tap = 'vdibench%d' % lab.CLIENTS.index(client)
@@ -96,6 +143,7 @@ def boot_client(client, results):
     args = lab.pc_args(client, tap, SERIAL_DIR / ('%s.vars.fd' % client['name'])) + [
         '-display', 'none', '-serial', 'stdio', '-monitor', 'none']
     guest = 'vdi-' + client['name']
+    sessions = end_desktop_session(guest) if client.get('rdp') else set()
     earlier = set(lab.display_connections(guest))
     start = time.time()
     seen = {}
@@ -119,13 +167,21 @@ def boot_client(client, results):
             seen['viewer connected'] = time.time()
             break
         time.sleep(0.5)
+    if client.get('rdp') and 'viewer connected' in seen:
+        # Polled only now, and every 2 s: each poll runs a command in the desktop.
+        deadline = time.time() + SESSION_TIMEOUT
+        while time.time() < deadline:
+            if desktop_sessions(guest) - sessions:
+                seen['desktop session'] = time.time()
+                break
+            time.sleep(2)
     process.kill()
     process.wait()
     reader.join(5)
     serial_log.close()
     subprocess.run(['ip', 'link', 'delete', tap], capture_output=True, check=False)
     seen.update(journal_times(start, client['mac'], client['ip']))
-    results[client['name']] = {phase: (seen[phase] - start if phase in seen else None) for phase in PHASES}
+    results[client['name']] = {phase: (seen[phase] - start if phase in seen else None) for phase in phases_of(client)}
 
 
 def run(clients):
@@ -139,12 +195,30 @@ def run(clients):
     return results
 
 
-def table(title, runs):
-    print('\n%s (seconds from power-on; median of %d runs)' % (title, len(runs)), flush=True)
-    for phase in PHASES:
+def table(title, runs, phases=None, since='power-on'):
+    print('\n%s (seconds from %s; median of %d runs)' % (title, since, len(runs)), flush=True)
+    for phase in phases or PHASES:
         values = [r[phase] for r in runs if r.get(phase) is not None]
         median = '%.1f' % statistics.median(values) if len(values) == len(runs) else 'missing'
-        print('  %-18s %8s   runs: %s' % (phase, median, ' '.join('%.1f' % v for v in values)), flush=True)
+        print('  %-20s %8s   runs: %s' % (phase, median, ' '.join('%.1f' % v for v in values)), flush=True)
+
+
+def lab_up(reuse):
+    """Bring the lab up (lab/lab.py up), or with `reuse` check that one is up."""
+    if reuse:
+        if not lab.server_up():
+            sys.exit('--reuse: no lab is up (make lab)')
+    elif subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up'], check=False).returncode != 0:
+        sys.exit('the lab did not come up')
+
+
+def lab_down(keep):
+    if not keep:
+        subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'down'], check=False)
+
+
+def when_and_where():
+    print('\nat %s; machine: %d cores' % (datetime.datetime.now().isoformat(timespec='seconds'), len(os.sched_getaffinity(0))))
 
 
 def main():
@@ -152,13 +226,13 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--keep', action='store_true', help='leave the lab up afterwards')
     parser.add_argument('--reuse', action='store_true', help='use a lab that is already up')
+    parser.add_argument('--seats', nargs='+', metavar='NAME', choices=[client['name'] for client in lab.CLIENTS if client['ip']],
+                        help='time only these lab seats (default: all; seat5 is the RDP seat)')
     parser.add_argument('--together', action='store_true', help='also the seat PCs all at once (CPU-bound on 2 cores)')
     parser.add_argument('--as-is', action='store_true',
                         help="boot against the server's settings as they are (to time a change made by hand)")
     args = parser.parse_args()
-    if not args.reuse:
-        if subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'up'], check=False).returncode != 0:
-            sys.exit('the lab did not come up')
+    lab_up(args.reuse)
     lab.stop_clients()
     site = ['ansible-playbook', '-i', str(lab.INVENTORY), str(REPO / 'playbooks' / 'site.yml')]
     # The kernel's console also on the serial port, boot stages stamped, TFTP logging each request.
@@ -166,22 +240,22 @@ def main():
     try:
         if not args.as_is:
             subprocess.run(site + timed, check=True, stdout=subprocess.DEVNULL, env=lab.environment())
-        seats = [client for client in lab.CLIENTS if client['ip']]
+        seats = [client for client in lab.CLIENTS if client['ip'] and (not args.seats or client['name'] in args.seats)]
         for seat in seats:
             alone = [run([seat])[seat['name']] for dummy in range(args.repeat)]
             protocol = lab.fleet_clients()[seat['name']].get('protocol', 'vnc')
-            table('%s alone: %s, %s, proxy DHCP beside the site DHCP server' % (seat['name'], seat['firmware'], protocol), alone)
+            table('%s alone: %s, %s, proxy DHCP beside the site DHCP server' % (seat['name'], seat['firmware'], protocol), alone,
+                  phases_of(seat))
         if args.together:
             together = [run(seats) for dummy in range(args.repeat)]
             for seat in seats:
-                table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together])
-        print('\nat %s; machine: %d cores' % (datetime.datetime.now().isoformat(timespec='seconds'), len(os.sched_getaffinity(0))))
+                table('%d clients at once: %s' % (len(seats), seat['name']), [r[seat['name']] for r in together], phases_of(seat))
+        when_and_where()
     finally:
         if not args.as_is:
             # Put the lab's own settings back.
             subprocess.run(site, check=False, stdout=subprocess.DEVNULL, env=lab.environment())
-        if not args.keep:
-            subprocess.run([sys.executable, str(REPO / 'lab' / 'lab.py'), 'down'], check=False)
+        lab_down(args.keep)
     return 0
 
 

@@ -9,6 +9,15 @@
    "starting /start"; prints medians of --repeat boots.
 
 Run with `make benchmark-image` (about 10 minutes with --repeat 3).
+
+With --desktop, the seat desktop image instead (the desktop_image role, as the lab's RDP seat
+boots it): a test host builds it with the role, through the lab's package cache as its mirror
+(the lab fleet's desktop_image_mirror), cold (the build tools installed too), then re-runs it
+--repeat times (no-op: its inputs unchanged). Prints the seconds of each playbook run, and the
+build's manifest: the qcow2 file's bytes, the bytes of the files in it, the disk's virtual size, and
+the builder's own seconds (mmdebstrap's bootstrap, and in all). `make benchmark-image
+ARGS=--desktop` (about 5 minutes). With --reuse, the manifest kept in build/bench-image is printed
+again.
 """
 
 from __future__ import annotations
@@ -36,13 +45,15 @@ HOST, ADDRESS = 'vdibenchi', '10.78.0.7'
 OUT = REPO / 'build' / 'bench-image'
 STAGES = [('DHCP answered', 'address '), ('root fetch starts', 'fetching http'),
           ('root ready, /start runs', 'starting /start')]
-PLAYBOOK = """
-- hosts: vdi_servers
-  gather_facts: false
-  roles:
-    - role: thinclient.vdi.rootfs
-    - role: thinclient.vdi.initrd
-"""
+# The lab server's settings: the test host reaches Debian only through the bridge's package cache too.
+LAB_VARS = yaml.safe_load((REPO / 'inventory' / 'lab.fleet.yml').read_text())['servers']['vdilab']['vars']
+# The client image: its roles, the settings they take from the lab, and what is fetched back.
+CLIENT_IMAGE = (['thinclient.vdi.rootfs', 'thinclient.vdi.initrd'], {'rootfs_mirror': LAB_VARS['rootfs_mirror']},
+                ['/srv/vdi/boot/vmlinuz', '/srv/vdi/boot/initrd.img', '/srv/vdi/boot/boot.manifest.json',
+                 '/srv/vdi/images/root-vnc.squashfs', '/srv/vdi/images/root-vnc.manifest.json'])
+# The seat desktop image: its manifest (the role's default desktop_image_dir and name) is all fetched back.
+DESKTOP_IMAGE = (['thinclient.vdi.desktop_image'], {'desktop_image_mirror': LAB_VARS['desktop_image_mirror']},
+                 ['/var/lib/thinclient-vdi/desktop-images/desktop.manifest.json'])
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -57,27 +68,53 @@ def ssh(key, *command):
             '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR'] + list(command[1:] if command[0] == 'scp' else ('root@' + ADDRESS,) + command)
 
 
-def build_on_test_host(key, repeat):
+def build_on_test_host(key, repeat, build):
+    """Start the test host and converge a playbook of the build's roles there, cold and then
+    `repeat` times more; fetch the build's files into OUT. Returns the cold run's (seconds, changed)
+    and the re-runs' (median seconds, most changed). build_and_report takes the host down."""
+    roles, settings, remotes = build
     fleet = {'plugin': 'thinclient.vdi.fleet', 'network': '10.78.0.0/24',
-             'servers': {HOST: {'address': ADDRESS, 'vars': {
+             'servers': {HOST: {'address': ADDRESS, 'vars': dict({
                  'ansible_host': ADDRESS, 'ansible_user': 'root', 'ansible_ssh_private_key_file': key,
-                 'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null',
-                 'rootfs_mirror': 'http://10.78.0.1:3142/deb.debian.org/debian'}}},
+                 'ansible_ssh_common_args': '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'}, **settings)}},
              'clients': {'client1': {'mac': '52:54:00:78:03:01', 'ip': '10.78.0.201'}}}
     subprocess.run([sys.executable, str(TESTHOSTS), 'up', HOST, ADDRESS], check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory() as scratch:
         inventory = pathlib.Path(scratch) / 'bench.fleet.yml'
         inventory.write_text(yaml.safe_dump(fleet))
         playbook = pathlib.Path(scratch) / 'image.yml'
-        playbook.write_text(PLAYBOOK)
+        playbook.write_text(yaml.safe_dump([{'hosts': 'vdi_servers', 'gather_facts': False, 'roles': [{'role': role} for role in roles]}]))
         subprocess.run(ssh(key, 'apt-get -qq update'), check=True)
         cold = run_playbook(inventory, playbook, HOST)
         reruns = [run_playbook(inventory, playbook, HOST) for dummy in range(repeat)]
     OUT.mkdir(parents=True, exist_ok=True)
-    for remote in ('/srv/vdi/boot/vmlinuz', '/srv/vdi/boot/initrd.img', '/srv/vdi/boot/boot.manifest.json',
-                   '/srv/vdi/images/root-vnc.squashfs', '/srv/vdi/images/root-vnc.manifest.json'):
+    for remote in remotes:
         subprocess.run(ssh(key, 'scp', 'root@%s:%s' % (ADDRESS, remote), str(OUT)), check=True)
     return cold, (statistics.median(r[0] for r in reruns), max(r[1] for r in reruns))
+
+
+def build_and_report(key, repeat, build):
+    """build_on_test_host, the host taken down after, and its playbook runs printed."""
+    try:
+        cold, rerun = build_on_test_host(key, repeat, build)
+    finally:
+        subprocess.run([sys.executable, str(TESTHOSTS), 'down', HOST], check=False, stdout=subprocess.DEVNULL)
+    print('build on a test host: cold %.1f s (changed %d); no-op re-run median of %d %.1f s (changed %d)'
+          % (cold[0], cold[1], repeat, rerun[0], rerun[1]))
+
+
+def desktop_image(key, args):
+    """--desktop: the seat desktop image's build times and sizes."""
+    if not args.reuse:
+        build_and_report(key, args.repeat, DESKTOP_IMAGE)
+    manifest = json.loads((OUT / 'desktop.manifest.json').read_text())
+    print('\ndesktop image %s (%s)' % (manifest['file'], manifest['format']))
+    print('  qcow2 file         %8.1f MiB  (%.1f MB)' % (manifest['bytes'] / 1048576, manifest['bytes'] / 1e6))
+    print('  files in it        %8.1f MiB' % (manifest['raw_bytes'] / 1048576))
+    print('  virtual disk       %8.1f GiB' % (manifest['virtual_bytes'] / 1073741824))
+    print('  build: bootstrap   %8.1f s    (mmdebstrap)' % manifest['seconds']['bootstrap'])
+    print('  build: total       %8.1f s    (the builder, from its start to the image published)' % manifest['seconds']['total'])
+    return 0
 
 
 def repack(work):
@@ -132,16 +169,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeat', type=int, default=3, help='boots per format and idempotent re-runs (medians printed)')
     parser.add_argument('--reuse', action='store_true', help='use the image already in build/bench-image')
+    parser.add_argument('--desktop', action='store_true', help='the seat desktop image instead (desktop_image role): build times and sizes')
     args = parser.parse_args()
     os.environ.setdefault('ANSIBLE_PIPELINING', 'true')
     key = str(REPO / 'build' / 'testhosts' / 'ssh' / 'id_ed25519')
+    if args.desktop:
+        return desktop_image(key, args)
     if not args.reuse:
-        try:
-            cold, rerun = build_on_test_host(key, args.repeat)
-        finally:
-            subprocess.run([sys.executable, str(TESTHOSTS), 'down', HOST], check=False, stdout=subprocess.DEVNULL)
-        print('build on a test host: cold %.1f s (changed %d); no-op re-run median %.1f s (changed %d)'
-              % (cold[0], cold[1], rerun[0], rerun[1]))
+        build_and_report(key, args.repeat, CLIENT_IMAGE)
     root = json.loads((OUT / 'root-vnc.manifest.json').read_text())
     boot_files = json.loads((OUT / 'boot.manifest.json').read_text())
     mb = 1e6
