@@ -182,6 +182,13 @@ def test_no_secret_in_boot_entries_or_readable_files(posers):
         assert not readable, readable
 
 
+def test_the_seats_disks_are_read_by_their_vms_alone(posers):
+    # A persistent seat's disk holds what its user kept: no other account on the server reads it.
+    disks = lab.ssh("stat -c '%a %n' /var/lib/libvirt/images/thinclient-vdi/*.qcow2").stdout.splitlines()
+    assert any('vdi-seat5.qcow2' in line for line in disks), disks
+    assert [line for line in disks if int(line.split()[0], 8) & 0o077] == []
+
+
 def test_a_bad_rule_set_leaves_the_old_one_in_force(posers):
     before = lab.ssh('nft list table inet thinclient_vdi').stdout
     assert '10.78.0.31 . 5931' in before
