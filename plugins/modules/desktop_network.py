@@ -128,12 +128,16 @@ def settings(root):
     ] + ['ip %s %s/%s dhcp ranges %s' % (family, address, mask, list(ranges)) for family, address, mask, ranges in sorted(ips, key=str)]
 
 
+def ip_settings(root):
+    return [line for line in settings(root) if line.startswith('ip ')]
+
+
 def host_line(mac, entry):
     return '%s %s %s' % (mac, entry[0], entry[1])
 
 
 def host_xml(mac, entry):
-    host = ET.Element('host', {'mac': mac})
+    host = ET.Element('host', {'mac': mac} if mac else {})
     if entry[0]:
         host.set('name', entry[0])
     if entry[1]:
@@ -160,7 +164,11 @@ def domains_on(conn, name):
     """The running domains with an interface on network `name`."""
     users = []
     for domain in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-        root = parse(domain.XMLDesc(0))
+        try:
+            root = parse(domain.XMLDesc(0))
+        except libvirt.libvirtError:
+            # Gone since it was listed: it runs on nothing any more.
+            continue
         if any(source.get('network') == name for source in root.findall('devices/interface/source')):
             users.append(domain.name())
     return sorted(users)
@@ -223,8 +231,10 @@ def ensure_present(module, conn, name, xml):
     users = domains_on(conn, name) if stale_live or (active and result['settings_changed']) else []
     restart = (stale_live or (active and result['settings_changed'])) and not users
     result['restart_pending'] = bool(users) and (stale_live or result['settings_changed'])
-    result['changed'] = bool(remove or add or result['settings_changed'] or restart or not active or not network.autostart()
-                             or (active and not restart and not result['restart_pending'] and (live_remove or live_add)))
+    # While a restart waits, the running network still takes its seats' entries, unless its
+    # addresses are the old ones (an entry of the new subnet would be refused).
+    live_hosts = active and not restart and (live_remove or live_add) and ip_settings(live) == ip_settings(wanted)
+    result['changed'] = bool(remove or add or result['settings_changed'] or restart or not active or not network.autostart() or live_hosts)
     if result['restart_pending']:
         module.warn('desktop_network: %s keeps its old settings until it restarts; domains running on it: %s (restart them after '
                     'the network, or the server)' % (name, ', '.join(users)))
@@ -238,7 +248,7 @@ def ensure_present(module, conn, name, xml):
         update_hosts(network, remove, add, libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG)
     if restart:
         network.destroy()
-    elif active and not result['restart_pending'] and (live_remove or live_add):
+    elif live_hosts:
         update_hosts(network, live_remove, live_add, libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE)
     if restart or not active:
         network.create()

@@ -166,8 +166,16 @@ def test_no_secret_in_boot_entries_or_readable_files(posers):
     issued = rsync_read(posers['seat1'], 'seat1')[1].strip()
     assert issued
     # The RDP seat's: a password set on its desktop's account, and the certificate it pins.
-    rdp_password, fingerprint = (rsync_read(posers['seat5'], 'seat5')[1].splitlines() + ['', ''])[:2]
-    assert rdp_password and len(fingerprint) == 95, 'seat5 got no desktop password and fingerprint (is its desktop up?)'
+    # A desktop restarted by a test before needs about 40 s for its agent and certificate.
+    fetched = []
+
+    def fingerprint_given():
+        fetched.append((rsync_read(posers['seat5'], 'seat5')[1].splitlines() + ['', ''])[:2])
+        return len(fetched[-1][1]) == 95
+
+    assert wait_for(fingerprint_given, 120, 10), 'seat5 got no desktop password and fingerprint: %s' % fetched[-1:]
+    rdp_password = fetched[-1][0]
+    assert rdp_password
     secrets = [seat_secret(seat) for seat in SEATS] + [issued, rdp_password]
     for seat, client in SEATS.items():
         entry = tftp_read(posers['seat1'], 'pxelinux.cfg/01-' + client['mac'].replace(':', '-'))
@@ -233,7 +241,7 @@ def test_a_display_port_no_seat_has_answers_nobody_but_the_admins(posers):
 def test_an_rdp_seats_desktop_answers_its_seat_alone(posers):
     # The server forwards seat5's port to its desktop's xrdp for seat5's address and MAC only.
     port = 3389 + int(POSERS['seat5'][1].rsplit('.', 1)[1])
-    assert connects(posers['seat5'], port)
+    assert wait_for(lambda: connects(posers['seat5'], port), 120, 5)
     for poser in ('seat1', 'other'):
         assert not connects(posers[poser], port), poser
 

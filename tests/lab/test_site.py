@@ -38,6 +38,8 @@ def test_adding_a_seat_touches_no_other_seat(running_lab):
     before = {seat: fingerprint(seat, client['mac']) for seat, client in
               ((name, data) for name, data in fleet['clients'].items() if name != NEW['name'])}
     assert all(len(value.splitlines()) == 6 for value in before.values()), before
+    # Left by an earlier run of this test that stopped halfway, it would refuse the add.
+    lab.ssh('virsh net-update vdi-desktops delete ip-dhcp-host "%s" --live --config' % STALE_HOST)
     added = lab.ssh('virsh net-update vdi-desktops add-last ip-dhcp-host "%s" --live --config' % STALE_HOST)
     assert added.returncode == 0, added.stderr
     dnsmasq = lab.ssh('cat /run/libvirt/network/vdi-desktops.pid').stdout

@@ -281,12 +281,15 @@ def backing_chain(path):
     return chain
 
 
-def directory_entries(folder):
-    """folder's entries; none when it is not there (no seat has a disk yet)."""
+def directory_entries(folder, missing_ok=True):
+    """folder's entries; none when it is not there and missing_ok. A seats' disk directory that is
+    not there is a setting that names the wrong one, not a sign that no seat uses a version."""
     try:
         return list(os.scandir(folder))
-    except FileNotFoundError:
-        return []
+    except FileNotFoundError as ex:
+        if missing_ok:
+            return []
+        raise BuildError('build-desktop-image: cannot tell which image versions seats use, nothing removed: %s' % ex) from ex
     except OSError as ex:
         raise BuildError('build-desktop-image: cannot tell which image versions seats use, nothing removed: %s' % ex) from ex
 
@@ -296,7 +299,7 @@ def backing_files(in_use_dirs):
     not only *.qcow2: a stateless seat's fresh overlay is <seat>.qcow2.new until it is renamed."""
     names, paths = set(), set()
     for folder in in_use_dirs:
-        for entry in directory_entries(folder):
+        for entry in directory_entries(folder, missing_ok=False):
             if entry.is_file():
                 for path in backing_chain(entry.path):
                     names.add(os.path.basename(path))
@@ -332,10 +335,18 @@ def prune_versions(output_dir, plain_name, current, in_use_dirs, keep_unreferenc
 
 
 def prune(spec, current, check):
-    return prune_versions(spec['output_dir'], spec['file'], current, spec['in_use_dirs'], int(spec['keep_unreferenced']), check)
+    """(names removed, why none could be): an image that is built and published stays so when the
+    seats' disks cannot be read; only its old versions wait."""
+    try:
+        return prune_versions(spec['output_dir'], spec['file'], current, spec['in_use_dirs'], int(spec['keep_unreferenced']), check), ''
+    except BuildError as ex:
+        return [], str(ex)
 
 
-def removal_note(removed, check):
+def removal_note(pruned, check):
+    removed, error = pruned
+    if error:
+        return '; %s' % error
     return '; %s %s' % ('would remove' if check else 'removed', ', '.join(removed)) if removed else ''
 
 
@@ -348,13 +359,15 @@ def main(argv):
     manifest_path = output_dir / (spec['name'] + '.manifest.json')
     manifest = read_json(manifest_path)
     if manifest.get('fingerprint') == digest_of_inputs and (output_dir / manifest.get('file', '.')).is_file():
-        removed = prune(spec, manifest['file'], check)
-        report(bool(removed), 'image %s is up to date%s' % (manifest['file'], removal_note(removed, check)), manifest=manifest, removed=removed)
+        pruned = prune(spec, manifest['file'], check)
+        report(bool(pruned[0]), 'image %s is up to date%s' % (manifest['file'], removal_note(pruned, check)), manifest=manifest,
+               removed=pruned[0], prune_error=pruned[1])
         return 0
     if check:
         # The version the build would replace is one of the old ones after it.
-        removed = prune(spec, None, check)
-        report(True, 'would build %s%s' % (spec['file'], removal_note(removed, check)), manifest=manifest, removed=removed)
+        pruned = prune(spec, None, check)
+        report(True, 'would build %s%s' % (spec['file'], removal_note(pruned, check)), manifest=manifest, removed=pruned[0],
+               prune_error=pruned[1])
         return 0
 
     started = time.monotonic()
@@ -383,7 +396,8 @@ def main(argv):
     }
     publish([(new_image, image), stage_json(manifest_path, manifest)])
     link(output_dir, spec['file'], image.name)
-    return report_built(spec, work, image, manifest, removed=prune(spec, image.name, False))
+    pruned = prune(spec, image.name, False)
+    return report_built(spec, work, image, manifest, removed=pruned[0], prune_error=pruned[1])
 
 
 if __name__ == '__main__':

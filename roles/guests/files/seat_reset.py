@@ -95,7 +95,13 @@ def renew(entry, stamp):
         return None
     fresh = fresh_overlay(entry)
     kept = '%s.before-%s.qcow2' % (overlay[:-len('.qcow2')] if overlay.endswith('.qcow2') else overlay, stamp)
-    os.rename(overlay, kept)
+    # A second name first: the seat's own name never goes missing, and an old kept disk of the
+    # same name is never overwritten (the link fails).
+    try:
+        os.link(overlay, kept)
+    except OSError:
+        os.unlink(fresh)
+        raise
     os.replace(fresh, overlay)
     return kept
 
@@ -168,7 +174,10 @@ def reset_now(config, names, disks_config=None, connection=None):
     restarted, on a new disk over its image's current base when disks_config (renew) is given. The
     watcher ignores the switch-off: it comes from the host."""
     stateless = read_json(config, {})
-    disks = read_json(disks_config, {}) if disks_config else {}
+    disks = read_json(disks_config, None) if disks_config else {}
+    if disks is None:
+        log('cannot read %s (the guests role writes it): nothing renewed or reset' % disks_config)
+        return 1
     connection = connection or libvirt.open('qemu:///system')
     stamp = time.strftime('%Y%m%dT%H%M%S')
     failed = 0

@@ -85,6 +85,7 @@ def spec_in(tmp_path, **inputs):
     guest.mkdir(exist_ok=True)
     (guest / 'unit').write_text('[Unit]\n')
     (tmp_path / 'mke2fs.conf').write_text('[defaults]\n')
+    (tmp_path / 'seats').mkdir(exist_ok=True)
     spec = {'name': 'desktop', 'file': 'desktop.qcow2', 'output_dir': str(tmp_path / 'out'), 'files_dir': str(guest),
             'files': [{'src': 'unit', 'dest': '/etc/unit', 'mode': '0644'}], 'mke2fs_conf': str(tmp_path / 'mke2fs.conf'),
             'in_use_dirs': [str(tmp_path / 'seats')], 'keep_unreferenced': 1, 'inputs': dict({'packages': ['xfce4']}, **inputs)}
@@ -246,7 +247,7 @@ def published(tmp_path):
     (seats / 'notes.txt').write_text('not an image')
     (seats / 'subdir').mkdir()
     qcow2(seats / 'subdir' / 'deeper.qcow2', out / names['old'])
-    return out, [str(seats), str(other), str(tmp_path / 'no-such-dir')], names
+    return out, [str(seats), str(other)], names
 
 
 def listing(folder):
@@ -310,6 +311,31 @@ def test_a_seat_disk_that_cannot_be_read_stops_the_pruning(published, monkeypatc
     with pytest.raises(BUILD.BuildError, match='nothing removed: .*Permission denied'):
         BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use, 0)
     assert listing(out) == before
+
+
+@qemu_img
+def test_a_seats_disk_directory_that_is_not_there_stops_the_pruning(published):
+    # A setting naming the wrong directory, not a sign that no seat uses a version.
+    out, in_use, names = published
+    before = listing(out)
+    with pytest.raises(BUILD.BuildError, match='nothing removed: .*no-such-dir'):
+        BUILD.prune_versions(str(out), 'desktop.qcow2', names['current'], in_use + [str(out.parent / 'no-such-dir')], 0)
+    assert listing(out) == before
+
+
+def test_an_image_up_to_date_whose_seats_disks_cannot_be_read_is_still_reported_ok(tmp_path, capsys):
+    spec, path = spec_in(tmp_path)
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'desktop-0123456789abcdef.qcow2').write_bytes(b'qcow2')
+    (out / 'desktop-fedcba9876543210.qcow2').write_bytes(b'old')
+    (tmp_path / 'seats').rmdir()
+    digest = BUILD.fingerprint(spec['inputs'], [tmp_path / 'guest' / 'unit', spec['mke2fs_conf'], BUILD.__file__])
+    (out / 'desktop.manifest.json').write_text(json.dumps({'fingerprint': digest, 'file': 'desktop-0123456789abcdef.qcow2'}))
+    assert BUILD.main(['build', str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert not result['changed'] and result['removed'] == [] and 'nothing removed' in result['prune_error']
+    assert (out / 'desktop-fedcba9876543210.qcow2').exists()
 
 
 def test_a_file_of_the_plain_name_stays(tmp_path):

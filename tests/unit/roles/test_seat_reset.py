@@ -8,6 +8,7 @@ import os
 import subprocess
 import types
 
+import pytest
 from role_files import load
 
 # The values libvirt-domain.h gives these names.
@@ -158,6 +159,23 @@ def test_a_renew_that_cannot_read_the_disk_fails_and_keeps_it(tmp_path):
     (tmp_path / 'disks.json').write_text(json.dumps({'vdi-a': {'overlay': str(overlay), 'base': str(tmp_path / 'missing.qcow2')}}))
     assert RESET.reset_now(str(tmp_path / 'reset.json'), ['vdi-a'], str(tmp_path / 'disks.json'), Connection()) == 1
     assert overlay.read_text() == 'not a disk'
+
+
+def test_a_renew_without_the_disks_list_does_nothing_and_fails(tmp_path):
+    (tmp_path / 'reset.json').write_text('{}')
+    connection = Connection()
+    assert RESET.reset_now(str(tmp_path / 'reset.json'), ['vdi-a'], str(tmp_path / 'missing.json'), connection) == 1
+    assert connection.events == []
+
+
+def test_a_kept_disk_of_the_same_name_is_never_overwritten(tmp_path):
+    old, new = qcow2(tmp_path / 'desk-1.qcow2'), qcow2(tmp_path / 'desk-2.qcow2')
+    overlay = qcow2(tmp_path / 'vdi-a.qcow2', backing=old)
+    (tmp_path / 'vdi-a.before-20261207T100000.qcow2').write_text('kept before')
+    with pytest.raises(FileExistsError):
+        RESET.renew({'overlay': overlay, 'base': new}, '20261207T100000')
+    assert RESET.backing_file(overlay) == old and (tmp_path / 'vdi-a.before-20261207T100000.qcow2').read_text() == 'kept before'
+    assert not os.path.exists(overlay + '.new')
 
 
 def test_the_command_line_passes_renew_on(monkeypatch):

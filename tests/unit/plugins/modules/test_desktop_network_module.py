@@ -109,6 +109,8 @@ class Network:
             else:
                 if existing:
                     raise LibvirtError('there is an existing dhcp host entry in network that matches')
+                if host.get('ip').rsplit('.', 1)[0] != root.find('ip').get('address').rsplit('.', 1)[0]:
+                    raise LibvirtError('the address of a dhcp host entry is not on the network')
                 dhcp.append(host)
             self.calls.append(('delete' if command == 2 else 'add', affect, host.get('mac')))
 
@@ -250,6 +252,16 @@ def test_isolation_and_the_bridge_are_settings_put_in_force_by_a_restart(dn, cha
     result = dn.ensure_present(Module(), conn, NAME, network_xml([SEAT5], **change))
     assert result['settings_changed'] and conn.network.calls == ['destroy', 'create']
     assert not dn.ensure_present(Module(), conn, NAME, network_xml([SEAT5], **change))['changed']
+
+
+def test_while_a_restart_waits_the_running_network_still_gets_its_seats_entries(dn):
+    conn = Connection(running([SEAT5]), [Domain('vdi-seat5', NAME)])
+    result = dn.ensure_present(Module(), conn, NAME, network_xml([SEAT5, SEAT6], isolated=True))
+    assert result['restart_pending'] and 'destroy' not in conn.network.calls
+    wanted = {SEAT5[0]: SEAT5[1:], SEAT6[0]: SEAT6[1:]}
+    assert live_hosts(dn, conn.network) == wanted == config_hosts(dn, conn.network)
+    again = dn.ensure_present(Module(), conn, NAME, network_xml([SEAT5, SEAT6], isolated=True))
+    assert again['restart_pending'] and not again['changed']
 
 
 def test_a_stopped_network_is_started_and_set_to_start_at_boot(dn):
