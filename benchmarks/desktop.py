@@ -113,10 +113,11 @@ def describe(client, guest):
     memory = re.search(r'^Max memory:\s+(\d+) KiB', info, re.M)
     accelerator = {'qemu': 'TCG', 'kvm': 'KVM'}.get(kind.group(1), kind.group(1)) if kind else '?'
     images = yaml.safe_load(lab.INVENTORY.read_text())['servers'][lab.SERVER]['vars']['guests_images']
-    image = lab.fleet_clients()[client['name']].get('image', 'default')
+    seat = lab.fleet_clients()[client['name']]
+    image = seat.get('image', 'default')
     disk = 'stateless overlay (reset: %s)' % images[image]['reset'] if images[image].get('reset') else 'persistent overlay'
     return '%s, %s seat %s\'s desktop: %s, %s vCPU, %s MiB, image %s, %s' % (
-        guest, lab.fleet_clients()[client['name']].get('protocol', 'vnc').upper(), client['name'], accelerator,
+        guest, seat.get('protocol', 'vnc').upper(), client['name'], accelerator,
         cpus.group(1) if cpus else '?', int(memory.group(1)) // 1024 if memory else '?', image, disk)
 
 

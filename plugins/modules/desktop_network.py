@@ -154,8 +154,6 @@ def host_changes(current, wanted):
 
 
 def summary(root):
-    if root is None:
-        return ''
     hosts = dhcp_hosts(root)
     return '\n'.join(settings(root) + ['host ' + host_line(mac, hosts[mac]) for mac in sorted(hosts)]) + '\n'
 
