@@ -18,7 +18,8 @@ description:
     C(vdi_boot_files), C(vdi_rsync_module), C(vdi_memory_mb), C(vdi_vcpus), C(vdi_image),
     C(vdi_keymap) (QEMU's name of the layout), C(vdi_resolution), C(vdi_usb), C(vdi_video) (how the
     kernel line sets that screen size, C(vga), a VESA mode, for BIOS PCs, C(efifb) for UEFI PCs)
-    and C(vdi_kernel_args).
+    and C(vdi_kernel_args); an RDP seat also C(vdi_rdp_layout), the Windows keyboard layout
+    identifier its viewer announces for its keymap (C(0x00000411) for C(ja)).
   - Every server becomes a host in group C(vdi_servers) with C(vdi_address), C(vdi_network),
     C(vdi_network_address), C(vdi_netmask), C(vdi_max_seats) and C(vdi_seats), the list of its seats
     sorted by display, each a dictionary with C(name) and the seat's values under the same names

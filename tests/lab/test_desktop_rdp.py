@@ -4,7 +4,8 @@ accepts only the certificate the server read from that desktop, and logs in with
 server set on the desktop's account for that fetch. Checked from outside: the desktop itself lists
 the connection from the seat's address and runs its user's xrdp session and no console one; keys
 typed on the PC open a terminal there and run a command in it, whose prompt (with the seat's name,
-which the VM got from its SMBIOS credential) is on the PC's screen; and a desktop whose fingerprint
+which the VM got from its SMBIOS credential) is on the PC's screen; a Japanese keyboard's own keys
+pressed on the PC mean in the session what they mean on that keyboard; and a desktop whose fingerprint
 the server hands out is not its certificate's gets no connection from the seat until it is again.
 """
 
@@ -13,11 +14,16 @@ from __future__ import annotations
 import random
 import string
 
-from lab_helpers import RDP_SEATS, client_screen, lab, vnc_check, wait_for
+from lab_helpers import REPO, RDP_SEATS, client_screen, lab, vnc_check, wait_for
 
 SEAT = 'seat5'
 GUEST = 'vdi-' + SEAT
 CLIENT = RDP_SEATS[SEAT]
+# A Japanese (jp106) keyboard's own keys, as QEMU's sendkey names them, and the key symbols a
+# jp106 layout gives them; a US session would make the first two NoSymbol and the last grave.
+JAPANESE_KEYSYMS = {'yen': 'backslash', 'ro': 'backslash', 'henkan': 'Henkan_Mode', 'muhenkan': 'Muhenkan',
+                    'katakanahiragana': 'Hiragana_Katakana', 'grave_accent': 'Zenkaku_Hankaku'}
+X_KEYS = (REPO / 'tests' / 'tools' / 'x_keys.py').read_text()
 
 
 def connected():
@@ -57,6 +63,25 @@ def test_keys_typed_on_the_pc_run_a_command_on_its_desktop(running_lab):
     assert wait_for(lambda: lab.guest_exec(GUEST, 'test -e /home/user/' + word)[0] == 0, 30, 3), \
         '%s: "touch %s" typed on the PC never ran on its desktop' % (SEAT, word)
     press('ctrl-d')
+
+
+def test_a_japanese_keyboards_own_keys_mean_the_same_on_the_desktop(running_lab):
+    assert running_lab == 0 and wait_for(connected, 60, 5)
+    # Which key symbols the session's keyboard gives the keys that go down on it, read inside the
+    # desktop; three letters drawn for this run come first, so that no earlier run passes for it.
+    letters = random.sample(string.ascii_lowercase[:26:2], 3)
+    run("cat > /run/x_keys.py <<'EOF'\n%sEOF\nrm -f /run/x_keys.out" % X_KEYS)
+    run('DISPLAY=:10 setsid python3 /run/x_keys.py 60 /run/x_keys.out '
+        '</dev/null >/run/x_keys.log 2>&1 &')
+    assert wait_for(lambda: lab.guest_exec(GUEST, 'test -e /run/x_keys.out')[0] == 0, 30, 2), run('cat /run/x_keys.log')
+    press(*letters, *JAPANESE_KEYSYMS)
+    expected = letters + list(JAPANESE_KEYSYMS.values())
+
+    def seen():
+        return [line.split()[1] for line in run('cat /run/x_keys.out').splitlines() if len(line.split()) == 2]
+
+    assert wait_for(lambda: len(seen()) >= len(expected), 45, 3), '%s: its desktop saw the keys %s' % (SEAT, seen())
+    assert seen() == expected, '%s: a Japanese keyboard typed %s on its desktop, not %s' % (SEAT, seen(), expected)
 
 
 def xrdp_log_since(epoch):

@@ -76,6 +76,9 @@ EMPTIED_DIRS = ['var/cache/apt/archives', 'var/lib/apt/lists', 'var/log/journal'
 XRDP_SETTINGS = {'Globals': {'security_layer': 'tls', 'ssl_protocols': 'TLSv1.2, TLSv1.3', 'autorun': 'Xorg'},
                  'Channels': {'rdpdr': 'false'}}
 XRDP_DROPPED_SECTIONS = ('Xvnc', 'vnc-any', 'neutrinordp-any')
+# The session's layout for a Japanese RDP keyboard: jp and the key xorgxrdp would lose
+# (guest/xkb-vdi_jp). xorgxrdp hands the name to XKB's rules, which put it in the symbols as given.
+XRDP_KEYBOARD_SETTINGS = {'default_layouts_map': {'rdp_layout_jp': 'jp+vdi_jp'}}
 # A seat that reconnects (its PC rebooted, a cable pulled) gets its running session back: sesman's
 # default policy matches user and colour depth, not the client's port as the C policies would.
 SESMAN_SETTINGS = {'Sessions': {'Policy': 'Default', 'KillDisconnected': 'false'}, 'Security': {'AllowRootLogin': 'false'}}
@@ -157,7 +160,8 @@ def configure(spec, rootdir, fs_uuid, log):
         shutil.copyfile(pathlib.Path(spec['files_dir']) / item['src'], target)
         os.chmod(target, int(item['mode'], 8))
     for path, settings, dropped in (('/etc/xrdp/xrdp.ini', XRDP_SETTINGS, XRDP_DROPPED_SECTIONS),
-                                    ('/etc/xrdp/sesman.ini', SESMAN_SETTINGS, ())):
+                                    ('/etc/xrdp/sesman.ini', SESMAN_SETTINGS, ()),
+                                    ('/etc/xrdp/xrdp_keyboard.ini', XRDP_KEYBOARD_SETTINGS, ())):
         target = inside(rootdir, path)
         if target.exists():
             target.write_text(ini_settings(target.read_text(), settings, dropped))

@@ -158,6 +158,36 @@ def qcow2(path, backing=None):
     return path
 
 
+KEYBOARD_INI = """[default]
+rdp_layouts=default_rdp_layouts
+layouts_map=default_layouts_map
+[default_rdp_layouts]
+rdp_layout_us=0x00000409
+rdp_layout_jp=0x00000411
+rdp_layout_jp=0xe0010411
+[default_layouts_map]
+rdp_layout_us=us
+rdp_layout_jp=jp
+[rdp_layouts_map_mac]
+rdp_layout_jp=jp
+"""
+
+
+def test_a_japanese_rdp_keyboard_gets_jp_and_the_key_xorgxrdp_would_lose():
+    text = BUILD.ini_settings(KEYBOARD_INI, BUILD.XRDP_KEYBOARD_SETTINGS)
+    sections = text.split('[')
+    layouts_map = next(section for section in sections if section.startswith('default_layouts_map]'))
+    assert 'rdp_layout_jp=jp+vdi_jp\n' in layouts_map and 'rdp_layout_us=us\n' in layouts_map
+    # Every Japanese layout identifier still points at it; the Mac map is left alone.
+    assert text.count('rdp_layout_jp=0x') == 2 and 'rdp_layout_jp=0xe0010411' in text
+    assert next(section for section in sections if section.startswith('rdp_layouts_map_mac]')) == 'rdp_layouts_map_mac]\nrdp_layout_jp=jp\n'
+    # xrdp keeps 15 characters of a layout name (xrdp_client_info's layout[16]).
+    layout = BUILD.XRDP_KEYBOARD_SETTINGS['default_layouts_map']['rdp_layout_jp']
+    assert len(layout) <= 15
+    symbols = (pathlib.Path(BUILD.__file__).parent / 'guest' / 'xkb-vdi_jp').read_text()
+    assert 'key <FK15>' in symbols and 'Hiragana_Katakana' in symbols and layout.split('+')[1] == 'vdi_jp'
+
+
 @qemu_img
 def test_backing_file_is_read_from_the_qcow2_header(tmp_path):
     base = qcow2(tmp_path / 'base.qcow2')

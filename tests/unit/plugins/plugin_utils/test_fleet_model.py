@@ -75,3 +75,8 @@ def test_sexagesimal_mac_is_recovered():
 def test_sexagesimal_mac_is_still_checked():
     with pytest.raises(fleet_model.FleetError, match='client x: mac .* is a multicast address'):
         fleet_model.normalise_mac(1 * 60 ** 5 + 59, 'client x')
+
+
+def test_every_keymap_has_a_windows_layout_for_rdp_seats():
+    assert set(fleet_model.RDP_LAYOUTS) == fleet_model.QEMU_KEYMAPS
+    assert fleet_model.RDP_LAYOUTS['ja'] == 0x411 and fleet_model.RDP_LAYOUTS['en-us'] == 0x409
