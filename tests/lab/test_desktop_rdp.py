@@ -5,7 +5,8 @@ server set on the desktop's account for that fetch. Checked from outside: the de
 the connection from the seat's address and runs its user's xrdp session and no console one; keys
 typed on the PC open a terminal there and run a command in it, whose prompt (with the seat's name,
 which the VM got from its SMBIOS credential) is on the PC's screen; a Japanese keyboard's own keys
-pressed on the PC mean in the session what they mean on that keyboard; and a desktop whose fingerprint
+pressed on the PC mean in the session what they mean on that keyboard; the PC, the session and the
+VM's own display all have the seat's screen size; and a desktop whose fingerprint
 the server hands out is not its certificate's gets no connection from the seat until it is again.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import random
 import string
 
-from lab_helpers import REPO, RDP_SEATS, client_screen, lab, vnc_check, wait_for
+from lab_helpers import RDP_SEATS, REPO, SCRATCH, client_screen, lab, vnc_check, wait_for
 
 SEAT = 'seat5'
 GUEST = 'vdi-' + SEAT
@@ -82,6 +83,23 @@ def test_a_japanese_keyboards_own_keys_mean_the_same_on_the_desktop(running_lab)
 
     assert wait_for(lambda: len(seen()) >= len(expected), 45, 3), '%s: its desktop saw the keys %s' % (SEAT, seen())
     assert seen() == expected, '%s: a Japanese keyboard typed %s on its desktop, not %s' % (SEAT, seen(), expected)
+
+
+def test_the_pc_its_session_and_its_vm_have_the_seats_screen_size(running_lab):
+    # The PC boots at the seat's resolution, FreeRDP's full screen asks the session for the PC's
+    # size, and the VM's display offers the seat's size first (its xres/yres), which the desktop's
+    # own console (the kernel's DRM driver for the standard VGA) takes.
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    assert running_lab == 0 and wait_for(connected, 180, 5)
+    wanted = lab.fleet_clients()[SEAT]['resolution']
+    assert wanted != '1024x768', 'the lab gives %s the default size, which proves nothing' % SEAT
+    with Image.open(client_screen(SEAT)) as screen:
+        assert '%dx%d' % screen.size == wanted, "%s: the PC's screen is %dx%d" % ((SEAT,) + screen.size)
+    session = run('DISPLAY=:10 xrandr --current').splitlines()[0]
+    assert 'current %s,' % wanted.replace('x', ' x ') in session, '%s: its session: %s' % (SEAT, session)
+    with Image.open(lab.vm_screenshot(GUEST, SCRATCH / ('%s-console.png' % SEAT))) as console:
+        assert '%dx%d' % console.size == wanted, "%s: its VM's own display is %dx%d" % ((SEAT,) + console.size)
 
 
 def xrdp_log_since(epoch):
