@@ -23,12 +23,14 @@ ROLE_VARS = {
 SEAT_NS = '{https://thinclient-vdi.invalid/seat/1}'
 
 
-def domain(protocol='rdp', usb=False, **settings):
+def domain(protocol='rdp', usb=False, resolution=None, **settings):
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     environment.filters['thinclient.vdi.seat_vm_mac'] = vm_mac
     environment.filters['to_uuid'] = lambda text: str(uuid.uuid5(uuid.NAMESPACE_URL, text))
     seat = {'name': 's1', 'guest': 'vdi-s1', 'image': 'default', 'memory_mb': 256, 'vcpus': 1, 'protocol': protocol,
             'port': 5911, 'display': 11, 'usb': usb}
+    if resolution:
+        seat['resolution'] = resolution
     return ET.fromstring(environment.from_string(TEMPLATE.read_text()).render(dict(ROLE_VARS, seat=seat, **settings)))
 
 
@@ -89,3 +91,16 @@ def test_the_domain_tells_the_password_issuer_an_rdp_seats_login():
     assert (rdp.get('protocol'), rdp.get('rdp-user'), rdp.get('rdp-cert')) == ('rdp', 'user', '/etc/xrdp/cert.sha256')
     vnc = domain('vnc').find('metadata/%sseat' % SEAT_NS)
     assert vnc.get('protocol') == 'vnc' and vnc.get('rdp-user') is None
+
+
+@pytest.mark.parametrize('model', ['vga', 'qxl', 'virtio', 'bochs'])
+def test_the_vms_display_offers_its_seats_screen_size_first(model):
+    found = domain('vnc', resolution='1920x1080', guests_video_model=model).find('devices/video/model')
+    assert found.get('type') == model and found.find('resolution').attrib == {'x': '1920', 'y': '1080'}
+    # A seat without one (not from the fleet) gets the fleet's default.
+    assert domain('spice', guests_video_model=model).find('devices/video/model/resolution').attrib == {'x': '1024', 'y': '768'}
+
+
+def test_a_display_libvirt_cannot_size_gets_no_resolution():
+    found = domain('vnc', resolution='1920x1080', guests_video_model='cirrus').find('devices/video/model')
+    assert found.get('type') == 'cirrus' and found.find('resolution') is None
