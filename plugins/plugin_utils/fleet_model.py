@@ -32,10 +32,10 @@ XKB_KEYMAPS = {'us': 'en-us', 'gb': 'en-gb', 'jp': 'ja', 'jp106': 'ja', 'br': 'p
 # The Windows keyboard layout identifier (KLID) an RDP client announces for each QEMU keymap: the
 # desktop's RDP server picks its session's layout by it (xrdp: /etc/xrdp/xrdp_keyboard.ini), since
 # RDP carries scan codes and leaves their meaning to the server. Japanese makes FreeRDP announce a
-# Japanese keyboard too (type 7, subtype 2), whose extra keys xrdp then maps.
+# Japanese keyboard too (type 7, subtype 2), as a Windows server expects for its extra keys.
 RDP_LAYOUTS = {'ar': 0x401, 'bepo': 0x2040C, 'cz': 0x405, 'da': 0x406, 'de': 0x407, 'de-ch': 0x807, 'en-gb': 0x809,
                'en-us': 0x409, 'es': 0x40A, 'et': 0x425, 'fi': 0x40B, 'fo': 0x438, 'fr': 0x40C, 'fr-be': 0x80C, 'fr-ca': 0x1009,
-               'fr-ch': 0x100C, 'hr': 0x41A, 'hu': 0x40E, 'is': 0x40F, 'it': 0x410, 'ja': 0x411, 'lt': 0x427, 'lv': 0x426,
+               'fr-ch': 0x100C, 'hr': 0x41A, 'hu': 0x40E, 'is': 0x40F, 'it': 0x410, 'ja': 0x411, 'lt': 0x10427, 'lv': 0x426,
                'mk': 0x42F, 'nl': 0x413, 'no': 0x414, 'pl': 0x415, 'pt': 0x816, 'pt-br': 0x416, 'ru': 0x419, 'sl': 0x424,
                'sv': 0x41D, 'th': 0x41E, 'tr': 0x41F}
 _RESOLUTION_RE = re.compile(r'^([1-9][0-9]{2,4})x([1-9][0-9]{2,4})$')

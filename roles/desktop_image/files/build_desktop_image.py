@@ -77,8 +77,11 @@ XRDP_SETTINGS = {'Globals': {'security_layer': 'tls', 'ssl_protocols': 'TLSv1.2,
                  'Channels': {'rdpdr': 'false'}}
 XRDP_DROPPED_SECTIONS = ('Xvnc', 'vnc-any', 'neutrinordp-any')
 # The session's layout for a Japanese RDP keyboard: jp and the key xorgxrdp would lose
-# (guest/xkb-vdi_jp). xorgxrdp hands the name to XKB's rules, which put it in the symbols as given.
-XRDP_KEYBOARD_SETTINGS = {'default_layouts_map': {'rdp_layout_jp': 'jp+vdi_jp'}}
+# (guest/xkb-vdi_jp). xorgxrdp hands the name to XKB's rules, which put it in the symbols as given;
+# rules written for the plain name jp no longer match it (only the compat's Kana lock, unused here).
+# And Belgian French (0x080C), which xrdp's stock map lacks: it knows Belgium only as 0x0813.
+XRDP_KEYBOARD_SETTINGS = {'default_rdp_layouts': {'rdp_layout_be_fr': '0x0000080C'},
+                          'default_layouts_map': {'rdp_layout_jp': 'jp+vdi_jp', 'rdp_layout_be_fr': 'be'}}
 # A seat that reconnects (its PC rebooted, a cable pulled) gets its running session back: sesman's
 # default policy matches user and colour depth, not the client's port as the C policies would.
 SESMAN_SETTINGS = {'Sessions': {'Policy': 'Default', 'KillDisconnected': 'false'}, 'Security': {'AllowRootLogin': 'false'}}

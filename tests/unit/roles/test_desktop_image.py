@@ -12,6 +12,7 @@ import struct
 import subprocess
 
 import pytest
+from ansible_collections.thinclient.vdi.plugins.plugin_utils import fleet_model as FLEET
 from role_files import load
 
 BUILD = load('desktop_image', 'build_desktop_image.py')
@@ -186,6 +187,15 @@ def test_a_japanese_rdp_keyboard_gets_jp_and_the_key_xorgxrdp_would_lose():
     assert len(layout) <= 15
     symbols = (pathlib.Path(BUILD.__file__).parent / 'guest' / 'xkb-vdi_jp').read_text()
     assert 'key <FK15>' in symbols and 'Hiragana_Katakana' in symbols and layout.split('+')[1] == 'vdi_jp'
+
+
+def test_belgian_french_gets_the_belgian_layout_xrdp_knows_only_by_another_id():
+    text = BUILD.ini_settings(KEYBOARD_INI, BUILD.XRDP_KEYBOARD_SETTINGS)
+    sections = {section.split(']', 1)[0]: section for section in text.split('[')[1:]}
+    assert 'rdp_layout_be_fr=0x0000080C\n' in sections['default_rdp_layouts']
+    assert 'rdp_layout_be_fr=be\n' in sections['default_layouts_map']
+    # The fleet announces exactly that identifier for fr-be.
+    assert FLEET.RDP_LAYOUTS['fr-be'] == int(BUILD.XRDP_KEYBOARD_SETTINGS['default_rdp_layouts']['rdp_layout_be_fr'], 16)
 
 
 @qemu_img
