@@ -5,7 +5,8 @@ stalling in the middle of the download, then the rsync daemon down. Each shows o
 plain words (read back by OCR); the stalled download is resumed, not started again; once the fault
 is gone the PC goes on by itself to its session. Then, with that session running: the DHCP lease
 expiring while every DHCP server is down (the session goes on), and the VDI server rebooted while
-every seat is connected (each reconnects by itself once the server is back)."""
+every seat is connected (each reconnects by itself once the server is back); and a SPICE seat's
+desktop that takes the viewer's connection and never answers (the seat ends that viewer and connects again)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import subprocess
 import time
 
 import pytest
-from lab_helpers import CURSOR_PIXELS, HTTP_PORT, SCRATCH, SEATS, lab, own_screen_mismatch, typed_reaches_vm, vnc_check, wait_for
+from lab_helpers import CURSOR_PIXELS, HTTP_PORT, SCRATCH, SEATS, lab, own_screen_mismatch, protocol, typed_reaches_vm, vnc_check, wait_for
 
 SEAT1 = SEATS['seat1']
 # What a slow site link gives one PC, and what a stalled one gives it.
@@ -192,3 +193,50 @@ def test_every_seat_reconnects_after_the_server_reboots(short_leases):
     for seat, client in sorted(SEATS.items()):
         assert lab.wait_for_session(client, earlier[seat], timeout=240), '%s did not reconnect after the server rebooted' % seat
         lab.say('%s reconnected %.0f s after the server answered SSH again' % (seat, time.monotonic() - started))
+
+
+# Stands in for a desktop that takes a viewer's connections and never answers them: it records
+# each one (time and address) and holds it open.
+SILENT_DESKTOP = '''
+import socket, sys, time
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(('', int(sys.argv[1])))
+server.listen(16)
+held = []
+while True:
+    connection, peer = server.accept()
+    held.append(connection)
+    print('%.1f %s' % (time.time(), peer[0]), flush=True)
+'''
+
+
+def test_a_spice_seat_ends_a_viewer_that_opens_no_session_and_connects_again(running_lab):
+    # Under TCG about one remote-viewer start in seven once stopped at its first connection, or
+    # before it, and waited for ever. The session gives a viewer vdi.stall= seconds (30) to open
+    # its session, then ends it and connects again.
+    seat = next(name for name in sorted(SEATS) if protocol(name) == 'spice')
+    client, guest = SEATS[seat], 'vdi-' + seat
+    if not lab.pc_running(client):
+        assert lab.boot(client) is not None, '%s did not boot' % seat
+    port = int(lab.ssh('virsh domdisplay %s' % guest).stdout.strip().rsplit(':', 1)[1])
+    assert lab.ssh('cat > /run/silent-desktop.py', stdin=SILENT_DESKTOP).returncode == 0
+    assert lab.ssh('virsh destroy %s' % guest).returncode == 0
+    try:
+        started = lab.ssh('timeout 300 python3 /run/silent-desktop.py %d > /run/silent-desktop.log 2>&1 & echo $! > /run/silent-desktop.pid' % port)
+        assert started.returncode == 0
+
+        def connections():
+            lines = lab.ssh('cat /run/silent-desktop.log').stdout.split()
+            return [float(when) for when, address in zip(lines[::2], lines[1::2]) if address == client['ip']]
+
+        assert wait_for(connections, 60, 2), "%s's viewer never connected to the silent desktop" % seat
+        assert wait_for(lambda: len(connections()) >= 2, 90, 3), \
+            "%s's viewer waited for ever on a desktop that never answered (connected at %s)" % (seat, connections())
+        first, second = connections()[:2]
+        # Ended by the session's watchdog, not given up by remote-viewer itself.
+        assert second - first >= 25, '%s connected again %.0f s later: not the watchdog' % (seat, second - first)
+        lab.say('%s: connected to the silent desktop again %.0f s after its first connection' % (seat, second - first))
+    finally:
+        lab.ssh('kill $(cat /run/silent-desktop.pid); rm -f /run/silent-desktop.*; virsh start %s' % guest)
+    assert lab.wait_for_session(client, (), timeout=150), '%s did not get back to its session' % seat
