@@ -194,6 +194,31 @@ def check_libraries(root, patterns, log):
                          % '; '.join(missing[:10]))
 
 
+# Where a root with GStreamer keeps its plugin registry (the session points GStreamer at it).
+GSTREAMER_REGISTRY = 'usr/lib/thinclient-vdi/gstreamer-registry.bin'
+GSTREAMER_INSPECT = 'usr/bin/gst-inspect-1.0'
+
+
+def build_gstreamer_registry(root, log):
+    """GStreamer's plugin registry, made in the trimmed root by its own gst-inspect-1.0 (which goes
+    then). Without one, each seat's first GStreamer use scanned the plugins through a forked
+    gst-plugin-scanner that the viewer waits for without a time limit, on its main thread."""
+    inspect = root / GSTREAMER_INSPECT
+    if not inspect.exists():
+        return False
+    registry = root / GSTREAMER_REGISTRY
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/nonexistent', 'GST_REGISTRY_FORK': 'no',
+           'GST_REGISTRY_1_0': '/' + GSTREAMER_REGISTRY}
+    with open(log, 'a', encoding='utf-8') as errors:
+        result = subprocess.run(['chroot', str(root), '/' + GSTREAMER_INSPECT], env=env, stdout=subprocess.DEVNULL, stderr=errors, check=False)
+    if result.returncode != 0 or not registry.is_file() or registry.stat().st_size == 0:
+        raise BuildError('build-rootfs: gst-inspect-1.0 made no GStreamer registry in the root; see %s' % log)
+    os.chmod(registry, 0o644)
+    inspect.unlink()
+    return True
+
+
 def add_files(root, files):
     for item in files:
         dest = root / item['dest'].lstrip('/')
@@ -261,6 +286,8 @@ def main(argv):
     if spec.get('icu_data_stub'):
         trimmed += stub_icu_data(scratch, work, lambda args: run(args, log))
     check_libraries(scratch, spec.get('check_libraries', []), log)
+    if spec.get('gstreamer_registry'):
+        build_gstreamer_registry(scratch, log)
     add_files(scratch, spec['files'])
     for path in spec.get('empty_dirs', []):
         (scratch / path.lstrip('/')).mkdir(parents=True, exist_ok=True)
