@@ -7,8 +7,8 @@
 # The kernel command line (or FILE's first line) as VDI_* variables. The seat's boot entry sets
 # rooturl=, rootsha256=, postboot= (the initramfs's), vdi.seat=, vdi.server=, vdi.port=,
 # vdi.protocol=, vdi.keymap= (QEMU's layout name), vdi.usb=1 (the root's); pxelinux adds BOOTIF=;
-# vdi.retry= and vdi.stall= (the initramfs's pauses; vdi.stall= is also how long a SPICE viewer
-# has to open its session) and vdi.debug=1 are for tests and troubleshooting. Words are not glob-expanded.
+# vdi.retry= and vdi.stall= (the initramfs's pauses) and vdi.debug=1 are for tests and
+# troubleshooting. Words are not glob-expanded.
 # shellcheck disable=SC2034  # set for the scripts that source this file
 vdi_cmdline() {
     VDI_ROOTURL=''; VDI_ROOTSHA256=''; VDI_POSTBOOT=''; VDI_INIT=/start; VDI_BOOTIF=''
@@ -64,49 +64,4 @@ vdi_us_keyboard() {
 # A stage shown only with vdi.debug=1.
 vdi_debug_stage() {
     [ -z "$VDI_DEBUG" ] || vdi_stage "$@"
-}
-
-# IPv4 ADDRESS and PORT as the kernel's TCP table (/proc/net/tcp) writes a peer: hex, the
-# address's bytes reversed. Fails for anything else (a server given by name, IPv6).
-vdi_tcp_peer() {
-    case "$1" in
-        *[!0-9.]*|*..*|.*|*.|*.*.*.*.*) return 1 ;;
-        *.*.*.*) ;;
-        *) return 1 ;;
-    esac
-    case "$2" in ''|*[!0-9]*) return 1 ;; esac
-    vdi_ifs=$IFS
-    IFS=.
-    # shellcheck disable=SC2086  # split at the dots
-    set -- $1 "$2"
-    IFS=$vdi_ifs
-    printf '%02X%02X%02X%02X:%04X\n' "$4" "$3" "$2" "$1" "$5"
-}
-
-# How many established TCP connections TABLE (/proc/net/tcp's format) lists to PEER.
-vdi_established() {
-    vdi_count=0
-    while read -r _ _ vdi_remote vdi_state _; do
-        [ "$vdi_remote" = "$1" ] && [ "$vdi_state" = 01 ] && vdi_count=$((vdi_count + 1))
-    done < "${2:-/proc/net/tcp}"
-    echo "$vdi_count"
-}
-
-# Waits while a viewer (process PID) opens its session: until it has two connections to PEER (a
-# SPICE session's main channel and another), or has ended by itself. One that has not after
-# SECONDS is ended, and this fails. Under emulation about one SPICE viewer start in seven stopped
-# after its first connection, or before it, and waited for ever, nothing on the screen saying so.
-vdi_watch_start() {
-    vdi_waited=0
-    while kill -0 "$1" 2>/dev/null; do
-        [ "$(vdi_established "$2" "$4")" -ge 2 ] && return 0
-        if [ "$vdi_waited" -ge "$3" ]; then
-            kill "$1" 2>/dev/null
-            sleep 1
-            kill -9 "$1" 2>/dev/null
-            return 1
-        fi
-        sleep 1
-        vdi_waited=$((vdi_waited + 1))
-    done
 }

@@ -199,10 +199,11 @@ GSTREAMER_REGISTRY = 'usr/lib/thinclient-vdi/gstreamer-registry.bin'
 GSTREAMER_INSPECT = 'usr/bin/gst-inspect-1.0'
 
 
-def build_gstreamer_registry(root, log):
+def build_gstreamer_registry(root, elements, log):
     """GStreamer's plugin registry, made in the trimmed root by its own gst-inspect-1.0 (which goes
-    then). Without one, each seat's first GStreamer use scanned the plugins through a forked
-    gst-plugin-scanner that the viewer waits for without a time limit, on its main thread."""
+    then), holding each of the elements (a seat's sound pipeline's) loadable. Without one, each
+    seat's first GStreamer use scanned the plugins through a forked gst-plugin-scanner that the
+    viewer waits for without a time limit, on its main thread."""
     inspect = root / GSTREAMER_INSPECT
     if not inspect.exists():
         return False
@@ -211,9 +212,17 @@ def build_gstreamer_registry(root, log):
     env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': '/nonexistent', 'GST_REGISTRY_FORK': 'no',
            'GST_REGISTRY_1_0': '/' + GSTREAMER_REGISTRY}
     with open(log, 'a', encoding='utf-8') as errors:
-        result = subprocess.run(['chroot', str(root), '/' + GSTREAMER_INSPECT], env=env, stdout=subprocess.DEVNULL, stderr=errors, check=False)
-    if result.returncode != 0 or not registry.is_file() or registry.stat().st_size == 0:
-        raise BuildError('build-rootfs: gst-inspect-1.0 made no GStreamer registry in the root; see %s' % log)
+        def inspect_in_root(*args, **extra):
+            return subprocess.run(['chroot', str(root), '/' + GSTREAMER_INSPECT] + list(args), env=dict(env, **extra),
+                                  stdout=subprocess.DEVNULL, stderr=errors, check=False).returncode
+        made = inspect_in_root()
+        if made != 0 or not registry.is_file() or registry.stat().st_size == 0:
+            raise BuildError('build-rootfs: gst-inspect-1.0 made no GStreamer registry in the root; see %s' % log)
+        # Read as a seat reads it: a plugin whose libraries the trimming took is in the registry
+        # but cannot be loaded, and a seat never scans again.
+        missing = [element for element in elements if inspect_in_root(element, GST_REGISTRY_UPDATE='no') != 0]
+    if missing:
+        raise BuildError('build-rootfs: the root cannot load the GStreamer elements %s; see %s' % (', '.join(missing), log))
     os.chmod(registry, 0o644)
     inspect.unlink()
     return True
@@ -287,7 +296,7 @@ def main(argv):
         trimmed += stub_icu_data(scratch, work, lambda args: run(args, log))
     check_libraries(scratch, spec.get('check_libraries', []), log)
     if spec.get('gstreamer_registry'):
-        build_gstreamer_registry(scratch, log)
+        build_gstreamer_registry(scratch, spec.get('gstreamer_elements', []), log)
     add_files(scratch, spec['files'])
     for path in spec.get('empty_dirs', []):
         (scratch / path.lstrip('/')).mkdir(parents=True, exist_ok=True)
